@@ -1,0 +1,27 @@
+//! The SCIM 2.0 protocol for Roster: pure data and functions, no I/O.
+//!
+//! | module | RFC | what |
+//! | --- | --- | --- |
+//! | [`error`] | RFC 7644 §3.12 | [`Error`] (status, `scimType`, detail) and its JSON body |
+//! | [`schema`] | RFC 7643 §2, §6–8 | attribute definitions, the built-in User/Group/EnterpriseUser schemas, [`schema::Registry`], `/Schemas` and `/ResourceTypes` JSON |
+//! | [`path`] | RFC 7644 §3.10 | [`path::AttrPath`] (`urn:...:User:name.familyName`) |
+//! | [`filter`] | RFC 7644 §3.4.2.2 | filter parser, canonical `Display`, in-memory evaluator |
+//! | [`resource`] | RFC 7643 §2–4 | validation of create/replace bodies; projections for the store |
+//! | [`meta`] | RFC 7644 §3.14 | weak ETags over versions; timestamps |
+//! | [`messages`] | RFC 7644 §3.4.2 | ListResponse; paging parameters |
+//!
+//! Everything here is deterministic and side-effect free, so the store, the server and the
+//! push engine share one definition of the protocol, and tests run in milliseconds.
+
+pub mod error;
+pub mod filter;
+pub mod messages;
+pub mod meta;
+pub mod path;
+pub mod resource;
+pub mod schema;
+
+pub use error::{Error, Result, ScimType};
+pub use filter::Filter;
+pub use path::AttrPath;
+pub use schema::{Registry, ResourceKind};

@@ -1,0 +1,40 @@
+//! Resources: validation of client input for create/replace ([`validate`]) and the
+//! projections the store keeps in indexed columns ([`user_projection`], [`group_projection`],
+//! [`group_members`]).
+
+mod projection;
+mod validate;
+
+pub use projection::{
+    group_members, group_projection, user_projection, GroupProjection, MemberKind, MemberRef,
+    UserProjection,
+};
+pub use validate::validate;
+
+/// Case normalisation for case-insensitive uniqueness (`userName`, group `displayName`):
+/// Unicode lower case. The store compares `*_norm` columns built with this function.
+pub fn normalize_case(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Case-insensitive object member lookup (exact match first).
+pub(crate) fn get_ci<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    let obj = v.as_object()?;
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalize_case_is_unicode_lowercase() {
+        assert_eq!(
+            super::normalize_case("BJensen@Example.COM"),
+            "bjensen@example.com"
+        );
+        assert_eq!(super::normalize_case("ÉMILE"), "émile");
+    }
+}

@@ -1,0 +1,440 @@
+//! Schemas (RFC 7643 §7–8): the built-in User, Group and EnterpriseUser definitions, the
+//! registry that resolves attribute paths against them, and the discovery representations
+//! served by `/Schemas` and `/ResourceTypes`.
+
+mod attribute;
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+pub use attribute::{
+    find_attr, AttrType, AttributeDef, Mutability, Returned, SchemaDef, Uniqueness,
+};
+
+use crate::path::AttrPath;
+
+/// Core User schema URN.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// Core Group schema URN.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// Enterprise User extension URN.
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// ListResponse message URN.
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Error message URN.
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// PatchOp message URN.
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// SearchRequest message URN.
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+/// BulkRequest message URN.
+pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// BulkResponse message URN.
+pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+/// ServiceProviderConfig schema URN.
+pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+/// ResourceType schema URN.
+pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+/// Schema schema URN (the `schemas` value of a `/Schemas` entry).
+pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+
+const USER_JSON: &str = include_str!("builtin/user.json");
+const GROUP_JSON: &str = include_str!("builtin/group.json");
+const ENTERPRISE_USER_JSON: &str = include_str!("builtin/enterprise_user.json");
+
+/// The resource types Roster serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// `/Users`
+    User,
+    /// `/Groups`
+    Group,
+}
+
+impl ResourceKind {
+    /// Both kinds, in discovery order.
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
+
+    /// The endpoint path, `/Users` or `/Groups`.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            ResourceKind::User => "/Users",
+            ResourceKind::Group => "/Groups",
+        }
+    }
+
+    /// The resource type name (`meta.resourceType`), `User` or `Group`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    /// The core schema URN.
+    pub fn core_schema(&self) -> &'static str {
+        match self {
+            ResourceKind::User => USER_SCHEMA,
+            ResourceKind::Group => GROUP_SCHEMA,
+        }
+    }
+
+    /// The extension schema URNs this kind accepts.
+    pub fn extension_schemas(&self) -> &'static [&'static str] {
+        match self {
+            ResourceKind::User => &[ENTERPRISE_USER_SCHEMA],
+            ResourceKind::Group => &[],
+        }
+    }
+
+    /// Looks a kind up by resource type name (`User`/`Group`), case-insensitively.
+    pub fn from_name(name: &str) -> Option<ResourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Core schema followed by extension schemas.
+    fn schema_urns(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.core_schema()).chain(self.extension_schemas().iter().copied())
+    }
+}
+
+/// An attribute path resolved against the registry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResolvedAttr<'a> {
+    /// Canonical URN of the schema that defines the attribute. Common attributes (`id`,
+    /// `externalId`, `meta`) report the kind's core schema, since they live at the top level.
+    pub schema: &'a str,
+    /// The (top-level) attribute.
+    pub attr: &'a AttributeDef,
+    /// The sub-attribute, when the path names one.
+    pub sub: Option<&'a AttributeDef>,
+}
+
+impl ResolvedAttr<'_> {
+    /// Whether the attribute lives in an extension object rather than at the top level.
+    pub fn is_extension(&self) -> bool {
+        !self.schema.eq_ignore_ascii_case(USER_SCHEMA)
+            && !self.schema.eq_ignore_ascii_case(GROUP_SCHEMA)
+    }
+
+    /// The definition the path finally points at: the sub-attribute if any, else the attribute.
+    pub fn leaf(&self) -> &AttributeDef {
+        self.sub.unwrap_or(self.attr)
+    }
+}
+
+/// The set of known schemas plus the common attributes of RFC 7643 §3.1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    schemas: Vec<SchemaDef>,
+    common: Vec<AttributeDef>,
+}
+
+impl Registry {
+    /// A registry over the given schemas (plus the common attributes).
+    pub fn new(schemas: Vec<SchemaDef>) -> Self {
+        Self {
+            schemas,
+            common: common_attributes(),
+        }
+    }
+
+    /// The built-in registry: RFC 7643 User, Group and EnterpriseUser. Parsed once.
+    pub fn builtin() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(|| {
+            Registry::new(vec![
+                parse_builtin(USER_JSON, USER_SCHEMA),
+                parse_builtin(GROUP_JSON, GROUP_SCHEMA),
+                parse_builtin(ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA),
+            ])
+        })
+    }
+
+    /// A schema by URN, case-insensitively.
+    pub fn schema(&self, id: &str) -> Option<&SchemaDef> {
+        self.schemas.iter().find(|s| s.id.eq_ignore_ascii_case(id))
+    }
+
+    /// All schemas, in registration order.
+    pub fn schemas(&self) -> &[SchemaDef] {
+        &self.schemas
+    }
+
+    /// The common attributes `schemas`, `id`, `externalId` and `meta` (RFC 7643 §3, §3.1).
+    pub fn common_attributes(&self) -> &[AttributeDef] {
+        &self.common
+    }
+
+    /// The extension schema of `kind` whose URN matches `urn` case-insensitively.
+    pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&SchemaDef> {
+        kind.extension_schemas()
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(urn))
+            .and_then(|u| self.schema(u))
+    }
+
+    /// Resolves an attribute path for `kind`, case-insensitively. An unqualified name is
+    /// looked up in the common attributes, then the core schema, then the extensions.
+    pub fn find_attr(&self, kind: ResourceKind, path: &AttrPath) -> Option<ResolvedAttr<'_>> {
+        let (schema, attr) = match &path.uri {
+            Some(uri) => {
+                let urn = kind.schema_urns().find(|u| u.eq_ignore_ascii_case(uri))?;
+                let def = self.schema(urn)?;
+                match def.attr(&path.attr) {
+                    Some(a) => (def.id.as_str(), a),
+                    None if urn == kind.core_schema() => {
+                        (urn, find_attr(&self.common, &path.attr)?)
+                    }
+                    None => return None,
+                }
+            }
+            None => match find_attr(&self.common, &path.attr) {
+                Some(a) => (kind.core_schema(), a),
+                None => kind.schema_urns().find_map(|urn| {
+                    let def = self.schema(urn)?;
+                    def.attr(&path.attr).map(|a| (def.id.as_str(), a))
+                })?,
+            },
+        };
+        let sub = match &path.sub {
+            Some(name) => Some(attr.sub_attr(name)?),
+            None => None,
+        };
+        Some(ResolvedAttr { schema, attr, sub })
+    }
+
+    /// The `/Schemas/{id}` representation (RFC 7643 §7), `base` being the SCIM base URL.
+    pub fn schema_json(&self, s: &SchemaDef, base: &str) -> Value {
+        let attributes =
+            serde_json::to_value(&s.attributes).unwrap_or_else(|_| Value::Array(Vec::new()));
+        json!({
+            "schemas": [SCHEMA_SCHEMA],
+            "id": s.id,
+            "name": s.name,
+            "description": s.description,
+            "attributes": attributes,
+            "meta": {
+                "resourceType": "Schema",
+                "location": format!("{}/Schemas/{}", base.trim_end_matches('/'), s.id),
+            },
+        })
+    }
+}
+
+/// The `/ResourceTypes/{name}` representation (RFC 7643 §6), `base` being the SCIM base URL.
+pub fn resource_type_json(kind: ResourceKind, base: &str) -> Value {
+    let mut v = json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": kind.name(),
+        "name": kind.name(),
+        "endpoint": kind.endpoint(),
+        "description": match kind {
+            ResourceKind::User => "User Account",
+            ResourceKind::Group => "Group",
+        },
+        "schema": kind.core_schema(),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        let ext = kind.extension_schemas();
+        if !ext.is_empty() {
+            let list = ext
+                .iter()
+                .map(|s| json!({ "schema": s, "required": false }))
+                .collect();
+            obj.insert("schemaExtensions".into(), Value::Array(list));
+        }
+        obj.insert(
+            "meta".into(),
+            json!({
+                "resourceType": "ResourceType",
+                "location": format!("{}/ResourceTypes/{}", base.trim_end_matches('/'), kind.name()),
+            }),
+        );
+    }
+    v
+}
+
+/// Parses a built-in schema. The JSON is compiled in and checked by a unit test, so the
+/// fallback (an empty schema with the right id) is never reached in a release.
+fn parse_builtin(json: &str, id: &str) -> SchemaDef {
+    serde_json::from_str(json).unwrap_or_else(|_| SchemaDef {
+        id: id.to_owned(),
+        ..SchemaDef::default()
+    })
+}
+
+/// RFC 7643 §3.1 common attributes; they belong to every resource but to no schema.
+fn common_attributes() -> Vec<AttributeDef> {
+    let read_only = |name: &str, ty: AttrType, case_exact: bool| AttributeDef {
+        mutability: Mutability::ReadOnly,
+        case_exact,
+        ..AttributeDef::new(name, ty)
+    };
+    vec![
+        AttributeDef {
+            description: "The schema URNs of the resource (RFC 7643 §3).".into(),
+            multi_valued: true,
+            returned: Returned::Always,
+            reference_types: vec!["uri".into()],
+            ..AttributeDef::new("schemas", AttrType::Reference)
+        },
+        AttributeDef {
+            description:
+                "A unique identifier for a SCIM resource as defined by the service provider.".into(),
+            returned: Returned::Always,
+            uniqueness: Uniqueness::Server,
+            ..read_only("id", AttrType::String, true)
+        },
+        AttributeDef {
+            description: "An identifier for the resource as defined by the provisioning client."
+                .into(),
+            case_exact: true,
+            ..AttributeDef::new("externalId", AttrType::String)
+        },
+        AttributeDef {
+            description: "Resource metadata.".into(),
+            sub_attributes: vec![
+                read_only("resourceType", AttrType::String, true),
+                read_only("created", AttrType::DateTime, false),
+                read_only("lastModified", AttrType::DateTime, false),
+                AttributeDef {
+                    reference_types: vec!["uri".into()],
+                    ..read_only("location", AttrType::Reference, true)
+                },
+                read_only("version", AttrType::String, true),
+            ],
+            ..read_only("meta", AttrType::Complex, false)
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> AttrPath {
+        AttrPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn builtin_schemas_parse_and_are_complete() {
+        for (json, id, min) in [
+            (USER_JSON, USER_SCHEMA, 20),
+            (GROUP_JSON, GROUP_SCHEMA, 2),
+            (ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA, 6),
+        ] {
+            let s: SchemaDef = serde_json::from_str(json).unwrap();
+            assert_eq!(s.id, id);
+            assert!(s.attributes.len() >= min, "{id}");
+        }
+        let r = Registry::builtin();
+        assert_eq!(r.schemas().len(), 3);
+        assert!(r
+            .schemas()
+            .iter()
+            .all(|s| !s.attributes.is_empty() && !s.name.is_empty()));
+    }
+
+    #[test]
+    fn user_schema_characteristics() {
+        let r = Registry::builtin();
+        let user = r
+            .schema("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER")
+            .unwrap();
+        let user_name = user.attr("username").unwrap();
+        assert!(user_name.required);
+        assert_eq!(user_name.uniqueness, Uniqueness::Server);
+        let pw = user.attr("password").unwrap();
+        assert_eq!(
+            (pw.mutability, pw.returned),
+            (Mutability::WriteOnly, Returned::Never)
+        );
+        let groups = user.attr("groups").unwrap();
+        assert_eq!(groups.mutability, Mutability::ReadOnly);
+        assert!(groups.sub_attr("$ref").is_some());
+        assert!(user.attr("emails").unwrap().multi_valued);
+    }
+
+    #[test]
+    fn find_attr_resolves_core_sub_extension_and_common() {
+        let r = Registry::builtin();
+        let k = ResourceKind::User;
+        let a = r.find_attr(k, &p("name.familyName")).unwrap();
+        assert_eq!(
+            (a.attr.name.as_str(), a.sub.map(|s| s.name.as_str())),
+            ("name", Some("familyName"))
+        );
+        assert_eq!(a.schema, USER_SCHEMA);
+        let a = r.find_attr(k, &p("EMAILS")).unwrap();
+        assert!(a.sub.is_none() && a.attr.name == "emails");
+        let a = r.find_attr(k, &p("employeenumber")).unwrap();
+        assert_eq!(a.schema, ENTERPRISE_USER_SCHEMA);
+        assert!(a.is_extension());
+        let a = r
+            .find_attr(
+                k,
+                &p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager.VALUE"),
+            )
+            .unwrap();
+        assert_eq!(a.leaf().name, "value");
+        let a = r
+            .find_attr(k, &p("urn:ietf:params:scim:schemas:core:2.0:User:userName"))
+            .unwrap();
+        assert_eq!(a.attr.name, "userName");
+        for kind in ResourceKind::ALL {
+            assert_eq!(
+                r.find_attr(kind, &p("id")).unwrap().attr.returned,
+                Returned::Always
+            );
+            assert!(r.find_attr(kind, &p("externalId")).is_some());
+            assert_eq!(
+                r.find_attr(kind, &p("meta.lastModified"))
+                    .unwrap()
+                    .leaf()
+                    .ty,
+                AttrType::DateTime
+            );
+        }
+        assert!(r.find_attr(k, &p("nope")).is_none());
+        assert!(r.find_attr(k, &p("name.nope")).is_none());
+        assert!(r.find_attr(k, &p("userName.x")).is_none());
+        assert!(r
+            .find_attr(ResourceKind::Group, &p("employeeNumber"))
+            .is_none());
+        assert!(r
+            .find_attr(ResourceKind::Group, &p("members.value"))
+            .is_some());
+    }
+
+    #[test]
+    fn discovery_json() {
+        let r = Registry::builtin();
+        let s = r.schema(ENTERPRISE_USER_SCHEMA).unwrap();
+        let v = r.schema_json(s, "https://x/scim/v2/");
+        assert_eq!(v["schemas"][0], SCHEMA_SCHEMA);
+        assert_eq!(
+            v["meta"]["location"],
+            format!("https://x/scim/v2/Schemas/{ENTERPRISE_USER_SCHEMA}")
+        );
+        let mgr = &v["attributes"][5];
+        assert_eq!(mgr["name"], "manager");
+        assert_eq!(mgr["subAttributes"][1]["referenceTypes"][0], "User");
+        assert_eq!(mgr["multiValued"], false);
+        let rt = resource_type_json(ResourceKind::User, "https://x/scim/v2");
+        assert_eq!(rt["endpoint"], "/Users");
+        assert_eq!(rt["schemaExtensions"][0]["required"], false);
+        assert_eq!(
+            rt["meta"]["location"],
+            "https://x/scim/v2/ResourceTypes/User"
+        );
+        let rt = resource_type_json(ResourceKind::Group, "https://x");
+        assert_eq!(rt["schema"], GROUP_SCHEMA);
+        assert!(rt.get("schemaExtensions").is_none());
+    }
+}

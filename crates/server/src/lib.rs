@@ -1,0 +1,11 @@
+//! Roster's server: the SCIM 2.0 HTTP API (actix-web), bearer-token auth, and the `roster` CLI.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

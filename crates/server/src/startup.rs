@@ -1,0 +1,84 @@
+//! Builds the HTTP server: opens the store, loads keys, binds, and wires routes.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::Keys;
+use crate::config::ServeArgs;
+use crate::routes;
+use crate::state::AppState;
+
+/// A bound, ready-to-run Roster server.
+pub struct Application {
+    port: u16,
+    addr: std::net::SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the database (migrating it), loads the signing key and binds the listener.
+    pub fn build(args: &ServeArgs) -> anyhow::Result<Application> {
+        let store = store::Store::open(&args.db.database_url, &args.db.pool_options())?;
+        let keys = Keys::load(&store)?;
+        let state = AppState {
+            store,
+            keys,
+            public_url: args
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            max_body_bytes: args.max_body_bytes,
+        };
+        let listener = TcpListener::bind(args.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::QueryConfig::default().error_handler(routes::query_error))
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(30);
+        if let Some(w) = args.workers {
+            server = server.workers(w.max(1));
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Application {
+            port: addr.port(),
+            addr,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (store and keys), e.g. to issue tokens in tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until Ctrl-C / SIGTERM (in-flight requests finish) or until the handle stops it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

@@ -1,0 +1,211 @@
+//! The `roster` binary end to end: token commands, serve, graceful shutdown on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn roster() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_roster"))
+}
+
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new() -> TempDb {
+        let dir = std::env::temp_dir()
+            .join("roster-cli-tests")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        TempDb(dir)
+    }
+    fn url(&self) -> String {
+        // a folder that does not exist yet: Roster must create it
+        format!("sqlite://{}/data/roster.db", self.0.display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    Some((status, out))
+}
+
+#[test]
+fn token_issue_list_revoke() {
+    let db = TempDb::new();
+    let out = roster()
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "hr-feed",
+            "--scope",
+            "scim.read",
+            "--scope",
+            "scim.write",
+        ])
+        .args(["--expires-in", "30", "--database-url", &db.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap();
+    assert_eq!(token.split('.').count(), 3, "last line is a JWT: {stdout}");
+    let jti = stdout
+        .split("jti ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let out = roster()
+        .args(["token", "list", "--database-url", &db.url()])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        list.contains(&jti) && list.contains("hr-feed") && list.contains("active"),
+        "{list}"
+    );
+    assert!(!list.contains(token), "token list never prints tokens");
+
+    let out = roster()
+        .args(["token", "revoke", &jti, "--database-url", &db.url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = roster()
+        .args(["token", "list", "--database-url", &db.url()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("revoked"));
+
+    let out = roster()
+        .args(["token", "revoke", "nope", "--database-url", &db.url()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token"));
+
+    let out = roster()
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "x",
+            "--scope",
+            "root",
+            "--database-url",
+            &db.url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "unknown scopes are refused");
+
+    let out = roster()
+        .args(["serve", "--database-url", "mysql://x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+}
+
+#[test]
+fn serve_answers_and_stops_gracefully_on_sigterm() {
+    let db = TempDb::new();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = roster()
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "t",
+            "--scope",
+            "scim.read",
+            "--database-url",
+            &db.url(),
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let mut child = roster()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &db.url(),
+        ])
+        .env("ROSTER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/healthz", None).map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = http_get(port, "/scim/v2/Users", Some(&token)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(http_get(port, "/readyz", None).unwrap().0, 200);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("Roster listening"), "{log}");
+    assert!(!log.contains(&token), "the token never appears in logs");
+}

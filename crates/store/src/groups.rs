@@ -1,0 +1,281 @@
+//! Groups: rows plus the JSON document (without members, which are rows in `group_members`).
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::conn::DbConn;
+use crate::error::{Error, Result};
+use crate::filter_sql;
+use crate::history;
+use crate::members::{self, Member, MANUAL};
+use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
+use crate::schema::{group_members, groups};
+use crate::write::Tx;
+
+const TYPE: ResourceType = ResourceType::Group;
+
+fn columns() -> (
+    groups::id,
+    groups::version,
+    groups::created,
+    groups::modified,
+    groups::doc,
+) {
+    (
+        groups::id,
+        groups::version,
+        groups::created,
+        groups::modified,
+        groups::doc,
+    )
+}
+
+/// Loads one group (without members; see [`members::of_group`]).
+pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
+    let row: ResourceRow = groups::table.find(id).select(columns()).first(conn)?;
+    row.try_into()
+}
+
+/// Display names of the given groups, as `(id, displayName)`.
+pub fn display_names(conn: &mut DbConn, ids: &[String]) -> Result<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, String)> = groups::table
+        .filter(groups::id.eq_any(ids))
+        .select((groups::id, groups::doc))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, doc)| {
+            let doc: Value = serde_json::from_str(&doc)?;
+            let name = doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Ok((id, name))
+        })
+        .collect()
+}
+
+/// One page of groups matching `filter`, ordered by displayName then id.
+pub fn list(
+    conn: &mut DbConn,
+    filter: Option<&scim::filter::Filter>,
+    start: u64,
+    count: u64,
+) -> Result<(i64, Vec<StoredResource>)> {
+    let mut total_q = groups::table.select(diesel::dsl::count_star()).into_boxed();
+    if let Some(f) = filter {
+        total_q = total_q.filter(filter_sql::groups(f)?);
+    }
+    let total: i64 = total_q.get_result(conn)?;
+    if count == 0 || total == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let mut q = groups::table.select(columns()).into_boxed();
+    if let Some(f) = filter {
+        q = q.filter(filter_sql::groups(f)?);
+    }
+    let rows: Vec<ResourceRow> = q
+        .order((groups::display_name_norm.asc(), groups::id.asc()))
+        .offset(i64::try_from(start.saturating_sub(1)).unwrap_or(i64::MAX))
+        .limit(i64::try_from(count).unwrap_or(i64::MAX))
+        .load(conn)?;
+    let page = rows
+        .into_iter()
+        .map(StoredResource::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((total, page))
+}
+
+/// Splits a validated group document into the stored document and its member references.
+fn split_members(mut doc: Value) -> Result<(Value, Vec<scim::resource::MemberRef>)> {
+    let refs = scim::resource::group_members(&doc)?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("members");
+    }
+    Ok((doc, refs))
+}
+
+/// The audit snapshot of a group: its document plus its member list.
+fn snapshot(doc: &Value, members: &[Member]) -> String {
+    let mut v = doc.clone();
+    if let Some(obj) = v.as_object_mut() {
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"value": m.id, "type": m.member_type}))
+            .collect();
+        obj.insert("members".into(), Value::Array(list));
+    }
+    v.to_string()
+}
+
+fn display_name_norm(doc: &Value) -> String {
+    scim::resource::normalize_case(&scim::resource::group_projection(doc).display_name)
+}
+
+/// Creates a group; its members must exist.
+pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member>)> {
+    let (doc, refs) = split_members(doc)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let resolved = members::resolve(tx.conn, &id, &refs)?;
+    let now = tx.now();
+    let text = doc.to_string();
+    let p = scim::resource::group_projection(&doc);
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&id),
+            groups::display_name_norm.eq(display_name_norm(&doc)),
+            groups::external_id.eq(&p.external_id),
+            groups::created.eq(now),
+            groups::modified.eq(now),
+            groups::version.eq(1i64),
+            groups::doc.eq(&text),
+        ))
+        .execute(tx.conn)?;
+    for m in &resolved {
+        members::add(tx, &id, m, MANUAL)?;
+    }
+    let seq = tx.append_event(
+        "create",
+        TYPE.as_str(),
+        &id,
+        1,
+        None,
+        Some(snapshot(&doc, &resolved)),
+    )?;
+    history::open_version(tx, TYPE, &id, 1, &text, seq)?;
+    let stored = StoredResource {
+        id,
+        version: 1,
+        created: now,
+        modified: now,
+        doc,
+    };
+    let members = members::of_group(tx.conn, &stored.id)?;
+    Ok((stored, members))
+}
+
+/// Replaces a group's document and member list (PUT).
+pub fn replace(
+    tx: &mut Tx<'_>,
+    id: &str,
+    doc: Value,
+    if_match: Option<i64>,
+) -> Result<(StoredResource, Vec<Member>)> {
+    let current = get(tx.conn, id)?;
+    check_version(current.version, if_match)?;
+    let (doc, refs) = split_members(doc)?;
+    let wanted = members::resolve(tx.conn, id, &refs)?;
+    let before_members = members::of_group(tx.conn, id)?;
+    let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+    let have_ids: BTreeSet<&str> = before_members.iter().map(|m| m.id.as_str()).collect();
+    for m in &before_members {
+        if !wanted_ids.contains(m.id.as_str()) {
+            members::remove(tx, id, &m.id)?;
+        }
+    }
+    for m in &wanted {
+        if !have_ids.contains(m.id.as_str()) {
+            members::add(tx, id, m, MANUAL)?;
+        }
+    }
+    let version = current.version + 1;
+    let now = tx.now();
+    let text = doc.to_string();
+    let p = scim::resource::group_projection(&doc);
+    let n = diesel::update(
+        groups::table
+            .filter(groups::id.eq(id))
+            .filter(groups::version.eq(current.version)),
+    )
+    .set((
+        groups::display_name_norm.eq(display_name_norm(&doc)),
+        groups::external_id.eq(&p.external_id),
+        groups::modified.eq(now),
+        groups::version.eq(version),
+        groups::doc.eq(&text),
+    ))
+    .execute(tx.conn)?;
+    if n != 1 {
+        return Err(Error::VersionMismatch);
+    }
+    let after_members = members::of_group(tx.conn, id)?;
+    let seq = tx.append_event(
+        "replace",
+        TYPE.as_str(),
+        id,
+        version,
+        Some(snapshot(&current.doc, &before_members)),
+        Some(snapshot(&doc, &after_members)),
+    )?;
+    history::open_version(tx, TYPE, id, version, &text, seq)?;
+    let stored = StoredResource {
+        id: id.to_string(),
+        version,
+        created: current.created,
+        modified: now,
+        doc,
+    };
+    Ok((stored, after_members))
+}
+
+/// Deletes a group: its own memberships and its membership in other groups end.
+pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
+    let current = get(tx.conn, id)?;
+    check_version(current.version, if_match)?;
+    let own = members::of_group(tx.conn, id)?;
+    for m in &own {
+        members::remove(tx, id, &m.id)?;
+    }
+    let parents: Vec<String> = group_members::table
+        .filter(group_members::member_id.eq(id))
+        .order(group_members::group_id.asc())
+        .select(group_members::group_id)
+        .load(tx.conn)?;
+    for g in &parents {
+        members::remove(tx, g, id)?;
+        record_member_change(tx, g, &[], &[id.to_string()])?;
+    }
+    diesel::delete(groups::table.find(id)).execute(tx.conn)?;
+    tx.append_event(
+        "delete",
+        TYPE.as_str(),
+        id,
+        current.version,
+        Some(snapshot(&current.doc, &own)),
+        None,
+    )?;
+    history::close_version(tx, TYPE, id)?;
+    Ok(())
+}
+
+/// Records a membership change of `group_id` made as a side effect (a member was deleted):
+/// bumps the group's version and appends a `members` event listing what was added and removed.
+pub(crate) fn record_member_change(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    added: &[String],
+    removed: &[String],
+) -> Result<()> {
+    let current = get(tx.conn, group_id)?;
+    let version = current.version + 1;
+    let now = tx.now();
+    diesel::update(groups::table.find(group_id))
+        .set((groups::version.eq(version), groups::modified.eq(now)))
+        .execute(tx.conn)?;
+    let change = json!({"added": added, "removed": removed}).to_string();
+    let seq = tx.append_event(
+        "members",
+        TYPE.as_str(),
+        group_id,
+        version,
+        None,
+        Some(change),
+    )?;
+    history::open_version(tx, TYPE, group_id, version, &current.doc.to_string(), seq)?;
+    Ok(())
+}

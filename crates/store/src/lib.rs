@@ -1,0 +1,170 @@
+//! Roster persistence: one diesel code base over SQLite and PostgreSQL.
+//!
+//! [`Store`] owns the pools. Every change goes through [`Store::write`], which runs the one
+//! write transaction: it locks `event_head`, changes resource and membership rows, appends the
+//! hash-chained event and maintains the history tables, all or nothing.
+
+pub mod conn;
+pub mod error;
+pub mod events;
+pub mod filter_sql;
+pub mod groups;
+pub mod history;
+pub mod members;
+pub mod migrations;
+pub mod resource;
+pub mod schema;
+pub mod settings;
+pub mod tokens;
+pub mod users;
+pub mod write;
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::PooledConnection;
+use diesel::Connection;
+
+pub use conn::{Backend, DbConn, DbUrl, PoolOptions, SqliteSync};
+pub use error::{Error, Result};
+pub use resource::StoredResource;
+pub use write::{Tx, WriteCtx};
+
+/// A pooled connection.
+pub type PooledConn = PooledConnection<conn::Manager>;
+
+/// Handle to the database: a read pool and, on SQLite, a single-connection writer pool.
+#[derive(Clone)]
+pub struct Store {
+    url: DbUrl,
+    readers: conn::DbPool,
+    writer: conn::DbPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.url.redacted())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (creating an SQLite file and its folder if needed)
+    /// and applies pending migrations.
+    pub fn open(url: &str, opts: &PoolOptions) -> Result<Store> {
+        let url = DbUrl::parse(url)?;
+        if let Some(path) = url.sqlite_path() {
+            create_private_file(&path)?;
+        }
+        let (readers, writer) = match url.backend() {
+            Backend::Sqlite => (
+                conn::build_pool(&url, opts.max_size.max(1), opts)?,
+                conn::build_pool(&url, 1, opts)?,
+            ),
+            Backend::Postgres => {
+                let pool = conn::build_pool(&url, opts.max_size.max(2), opts)?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Store {
+            url,
+            readers,
+            writer,
+        };
+        let applied = migrations::run_pending(&mut *store.writer_conn()?)?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// The database URL with any password hidden.
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// The SQLite file, if any.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.url.sqlite_path()
+    }
+
+    fn writer_conn(&self) -> Result<PooledConn> {
+        Ok(self.writer.get()?)
+    }
+
+    /// A connection for reads (blocking; call from a blocking context).
+    pub fn conn(&self) -> Result<PooledConn> {
+        Ok(self.readers.get()?)
+    }
+
+    /// Runs `f` with a read connection.
+    pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        let mut c = self.conn()?;
+        f(&mut c)
+    }
+
+    /// Runs `f` inside the one write transaction (see [`write::Tx`]): all or nothing.
+    pub fn write<T>(&self, ctx: &WriteCtx, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut c = self.writer_conn()?;
+        let conn: &mut DbConn = &mut c;
+        conn.transaction(|c| write::run(c, ctx, f))
+    }
+
+    /// Runs `f` in a plain transaction that does not touch the event log (tokens, settings).
+    pub fn admin<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        let mut c = self.writer_conn()?;
+        let conn: &mut DbConn = &mut c;
+        conn.transaction(f)
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> Result<()> {
+        let mut c = self.conn()?;
+        c.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+/// Creates the SQLite file (and its folder) readable by the owner only: it holds the token
+/// signing key. Existing files keep their permissions.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Config(format!("cannot create {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| fail("data folder for", e))?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(fail("database file", e)),
+    }
+    Ok(())
+}
+
+/// Removes an SQLite database file and its WAL side files (tests, tools).
+pub fn remove_sqlite_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}

@@ -1,0 +1,146 @@
+//! Group membership rows (`group_members`) with their history periods.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use scim::resource::{MemberKind, MemberRef};
+
+use crate::conn::DbConn;
+use crate::error::{Error, Result};
+use crate::history;
+use crate::schema::{group_members, groups, users};
+use crate::write::Tx;
+
+/// Source of memberships made through SCIM.
+pub const MANUAL: &str = "manual";
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Member {
+    /// The member's id.
+    pub id: String,
+    /// `User` or `Group`.
+    pub member_type: String,
+}
+
+/// Direct members of a group, ordered by id.
+pub fn of_group(conn: &mut DbConn, group_id: &str) -> Result<Vec<Member>> {
+    Ok(group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .order(group_members::member_id.asc())
+        .select((group_members::member_id, group_members::member_type))
+        .load(conn)?)
+}
+
+/// `(member_id, group_id)` for every direct membership of the given members.
+pub fn groups_of(conn: &mut DbConn, member_ids: &[String]) -> Result<Vec<(String, String)>> {
+    if member_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(group_members::table
+        .filter(group_members::member_id.eq_any(member_ids))
+        .order((
+            group_members::member_id.asc(),
+            group_members::group_id.asc(),
+        ))
+        .select((group_members::member_id, group_members::group_id))
+        .load(conn)?)
+}
+
+/// Checks that every reference names an existing User or Group (of the stated type, if given)
+/// and that a group does not list itself; returns `(id, type)` pairs.
+pub(crate) fn resolve(
+    conn: &mut DbConn,
+    group_id: &str,
+    refs: &[MemberRef],
+) -> Result<Vec<Member>> {
+    let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+    let user_ids: HashSet<String> = users::table
+        .filter(users::id.eq_any(&ids))
+        .select(users::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let group_ids: HashSet<String> = groups::table
+        .filter(groups::id.eq_any(&ids))
+        .select(groups::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        if r.value == group_id {
+            return Err(scim::Error::invalid_value("a group cannot be a member of itself").into());
+        }
+        let found = if user_ids.contains(&r.value) {
+            MemberKind::User
+        } else if group_ids.contains(&r.value) {
+            MemberKind::Group
+        } else {
+            return Err(Error::Scim(scim::Error::invalid_value(format!(
+                "members: no User or Group has id '{}'",
+                r.value
+            ))));
+        };
+        if let Some(kind) = r.kind {
+            if kind != found {
+                return Err(Error::Scim(scim::Error::invalid_value(format!(
+                    "members: '{}' is a {}, not a {}",
+                    r.value,
+                    kind_name(found),
+                    kind_name(kind)
+                ))));
+            }
+        }
+        out.push(Member {
+            id: r.value.clone(),
+            member_type: kind_name(found).to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn kind_name(k: MemberKind) -> &'static str {
+    match k {
+        MemberKind::User => "User",
+        MemberKind::Group => "Group",
+    }
+}
+
+/// Adds a membership row and opens its period; false if it already existed.
+pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
+    let exists: i64 = group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::member_id.eq(&m.id))
+        .count()
+        .get_result(tx.conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    let now = tx.now();
+    diesel::insert_into(group_members::table)
+        .values((
+            group_members::group_id.eq(group_id),
+            group_members::member_id.eq(&m.id),
+            group_members::member_type.eq(&m.member_type),
+            group_members::source.eq(source),
+            group_members::added.eq(now),
+        ))
+        .execute(tx.conn)?;
+    history::open_membership(tx, group_id, &m.id, &m.member_type, source)?;
+    Ok(true)
+}
+
+/// Removes a membership row and closes its period; false if there was none.
+pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<bool> {
+    let n = diesel::delete(
+        group_members::table
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::member_id.eq(member_id)),
+    )
+    .execute(tx.conn)?;
+    if n > 0 {
+        history::close_membership(tx, group_id, member_id)?;
+    }
+    Ok(n > 0)
+}

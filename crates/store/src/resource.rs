@@ -1,0 +1,66 @@
+//! The stored form of a SCIM resource: row metadata plus the JSON document.
+
+use chrono::NaiveDateTime;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// A resource as stored: the document holds the client attributes (no `id`, `meta`,
+/// `groups` or `members`); the row holds identity and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// Server-assigned id (UUID).
+    pub id: String,
+    /// Version, starting at 1 and incremented by every change.
+    pub version: i64,
+    /// Creation time (UTC).
+    pub created: NaiveDateTime,
+    /// Last modification time (UTC).
+    pub modified: NaiveDateTime,
+    /// The stored document.
+    pub doc: Value,
+}
+
+/// The row tuple loaded for a resource.
+pub(crate) type ResourceRow = (String, i64, NaiveDateTime, NaiveDateTime, String);
+
+impl TryFrom<ResourceRow> for StoredResource {
+    type Error = Error;
+
+    fn try_from((id, version, created, modified, doc): ResourceRow) -> Result<Self> {
+        Ok(StoredResource {
+            id,
+            version,
+            created,
+            modified,
+            doc: serde_json::from_str(&doc)?,
+        })
+    }
+}
+
+/// The two resource types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    /// `User`
+    User,
+    /// `Group`
+    Group,
+}
+
+impl ResourceType {
+    /// The name stored in `events.resource_type` and `resource_versions`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResourceType::User => "User",
+            ResourceType::Group => "Group",
+        }
+    }
+}
+
+/// Fails with [`Error::VersionMismatch`] when `if_match` names another version.
+pub(crate) fn check_version(current: i64, if_match: Option<i64>) -> Result<()> {
+    match if_match {
+        Some(v) if v != current => Err(Error::VersionMismatch),
+        _ => Ok(()),
+    }
+}

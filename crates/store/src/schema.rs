@@ -1,0 +1,128 @@
+//! Hand-written diesel schema, portable across SQLite and PostgreSQL.
+//!
+//! `migrations/sqlite` and `migrations/postgres` must produce exactly these columns; the
+//! schema-parity test in `migrations.rs` checks it on both backends.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        user_name_norm -> Text,
+        external_id -> Nullable<Text>,
+        display_name_norm -> Nullable<Text>,
+        active -> Bool,
+        given_name_norm -> Nullable<Text>,
+        family_name_norm -> Nullable<Text>,
+        email_norm -> Nullable<Text>,
+        employee_number -> Nullable<Text>,
+        department_norm -> Nullable<Text>,
+        manager_id -> Nullable<Text>,
+        created -> Timestamp,
+        modified -> Timestamp,
+        version -> BigInt,
+        doc -> Text,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        display_name_norm -> Text,
+        external_id -> Nullable<Text>,
+        created -> Timestamp,
+        modified -> Timestamp,
+        version -> BigInt,
+        doc -> Text,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, member_id) {
+        group_id -> Text,
+        member_id -> Text,
+        member_type -> Text,
+        source -> Text,
+        added -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        actor_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        version -> BigInt,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    event_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    resource_versions (resource_type, resource_id, version) {
+        resource_type -> Text,
+        resource_id -> Text,
+        version -> BigInt,
+        doc -> Text,
+        valid_from -> Timestamp,
+        valid_to -> Nullable<Timestamp>,
+        event_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    membership_periods (id) {
+        id -> BigInt,
+        group_id -> Text,
+        member_id -> Text,
+        member_type -> Text,
+        source -> Text,
+        valid_from -> Timestamp,
+        valid_to -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tokens (jti) {
+        jti -> Text,
+        name -> Text,
+        scopes -> Text,
+        created -> Timestamp,
+        expires -> Nullable<Timestamp>,
+        revoked -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    server_settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::joinable!(group_members -> groups (group_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    groups,
+    group_members,
+    events,
+    event_head,
+    resource_versions,
+    membership_periods,
+    tokens,
+    server_settings,
+);

@@ -1,0 +1,191 @@
+//! Users: rows with projected, indexed attributes plus the JSON document.
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::conn::DbConn;
+use crate::error::{Error, Result};
+use crate::filter_sql;
+use crate::groups;
+use crate::history;
+use crate::members;
+use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
+use crate::schema::{group_members, users};
+use crate::write::Tx;
+
+const TYPE: ResourceType = ResourceType::User;
+
+fn columns() -> (
+    users::id,
+    users::version,
+    users::created,
+    users::modified,
+    users::doc,
+) {
+    (
+        users::id,
+        users::version,
+        users::created,
+        users::modified,
+        users::doc,
+    )
+}
+
+/// Loads one user.
+pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
+    let row: ResourceRow = users::table.find(id).select(columns()).first(conn)?;
+    row.try_into()
+}
+
+/// One page of users matching `filter` (compiled to SQL), ordered by userName.
+/// Returns the total number of matches and the page (`start` is 1-based).
+pub fn list(
+    conn: &mut DbConn,
+    filter: Option<&scim::filter::Filter>,
+    start: u64,
+    count: u64,
+) -> Result<(i64, Vec<StoredResource>)> {
+    let mut total_q = users::table.select(diesel::dsl::count_star()).into_boxed();
+    if let Some(f) = filter {
+        total_q = total_q.filter(filter_sql::users(f)?);
+    }
+    let total: i64 = total_q.get_result(conn)?;
+    if count == 0 || total == 0 {
+        return Ok((total, Vec::new()));
+    }
+    let mut q = users::table.select(columns()).into_boxed();
+    if let Some(f) = filter {
+        q = q.filter(filter_sql::users(f)?);
+    }
+    let rows: Vec<ResourceRow> = q
+        .order(users::user_name_norm.asc())
+        .offset(i64::try_from(start.saturating_sub(1)).unwrap_or(i64::MAX))
+        .limit(i64::try_from(count).unwrap_or(i64::MAX))
+        .load(conn)?;
+    let page = rows
+        .into_iter()
+        .map(StoredResource::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((total, page))
+}
+
+/// Creates a user from a validated document.
+pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = tx.now();
+    let text = doc.to_string();
+    let p = scim::resource::user_projection(&doc);
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&id),
+            users::user_name_norm.eq(scim::resource::normalize_case(&p.user_name)),
+            users::external_id.eq(&p.external_id),
+            users::display_name_norm.eq(norm(&p.display_name)),
+            users::active.eq(p.active),
+            users::given_name_norm.eq(norm(&p.given_name)),
+            users::family_name_norm.eq(norm(&p.family_name)),
+            users::email_norm.eq(norm(&p.email)),
+            users::employee_number.eq(&p.employee_number),
+            users::department_norm.eq(norm(&p.department)),
+            users::manager_id.eq(&p.manager_id),
+            users::created.eq(now),
+            users::modified.eq(now),
+            users::version.eq(1i64),
+            users::doc.eq(&text),
+        ))
+        .execute(tx.conn)?;
+    let seq = tx.append_event("create", TYPE.as_str(), &id, 1, None, Some(text.clone()))?;
+    history::open_version(tx, TYPE, &id, 1, &text, seq)?;
+    Ok(StoredResource {
+        id,
+        version: 1,
+        created: now,
+        modified: now,
+        doc,
+    })
+}
+
+/// Replaces a user's document (PUT). `if_match` is the version the client expects.
+pub fn replace(
+    tx: &mut Tx<'_>,
+    id: &str,
+    doc: Value,
+    if_match: Option<i64>,
+) -> Result<StoredResource> {
+    let current = get(tx.conn, id)?;
+    check_version(current.version, if_match)?;
+    let version = current.version + 1;
+    let now = tx.now();
+    let text = doc.to_string();
+    let p = scim::resource::user_projection(&doc);
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(current.version)),
+    )
+    .set((
+        users::user_name_norm.eq(scim::resource::normalize_case(&p.user_name)),
+        users::external_id.eq(&p.external_id),
+        users::display_name_norm.eq(norm(&p.display_name)),
+        users::active.eq(p.active),
+        users::given_name_norm.eq(norm(&p.given_name)),
+        users::family_name_norm.eq(norm(&p.family_name)),
+        users::email_norm.eq(norm(&p.email)),
+        users::employee_number.eq(&p.employee_number),
+        users::department_norm.eq(norm(&p.department)),
+        users::manager_id.eq(&p.manager_id),
+        users::modified.eq(now),
+        users::version.eq(version),
+        users::doc.eq(&text),
+    ))
+    .execute(tx.conn)?;
+    if n != 1 {
+        return Err(Error::VersionMismatch);
+    }
+    let seq = tx.append_event(
+        "replace",
+        TYPE.as_str(),
+        id,
+        version,
+        Some(current.doc.to_string()),
+        Some(text.clone()),
+    )?;
+    history::open_version(tx, TYPE, id, version, &text, seq)?;
+    Ok(StoredResource {
+        id: id.to_string(),
+        version,
+        created: current.created,
+        modified: now,
+        doc,
+    })
+}
+
+/// Deletes a user and removes it from every group (each group change is its own event).
+pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
+    let current = get(tx.conn, id)?;
+    check_version(current.version, if_match)?;
+    let group_ids: Vec<String> = group_members::table
+        .filter(group_members::member_id.eq(id))
+        .order(group_members::group_id.asc())
+        .select(group_members::group_id)
+        .load(tx.conn)?;
+    for g in &group_ids {
+        members::remove(tx, g, id)?;
+        groups::record_member_change(tx, g, &[], &[id.to_string()])?;
+    }
+    diesel::delete(users::table.find(id)).execute(tx.conn)?;
+    tx.append_event(
+        "delete",
+        TYPE.as_str(),
+        id,
+        current.version,
+        Some(current.doc.to_string()),
+        None,
+    )?;
+    history::close_version(tx, TYPE, id)?;
+    Ok(())
+}
+
+fn norm(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(scim::resource::normalize_case)
+}

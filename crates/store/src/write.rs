@@ -1,0 +1,128 @@
+//! The one write transaction.
+//!
+//! [`Store::write`](crate::Store::write) opens a transaction and calls [`run`]: it first updates
+//! the single `event_head` row (a row lock on PostgreSQL; on SQLite the first statement is a
+//! write, so the database write lock is taken at once and `busy_timeout` applies). All writers are
+//! therefore serialised at the head, which makes `events.seq` gap-free and equal to commit order.
+//! The closure then changes rows through [`Tx`], which appends events and history in the same
+//! transaction; the head is written back last.
+
+use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+
+use crate::conn::DbConn;
+use crate::error::Result;
+use crate::events::{self, NewEvent};
+use crate::schema::event_head;
+
+/// Who is writing, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCtx {
+    /// Human name of the actor (token name, `cli`, `system`).
+    pub actor: String,
+    /// Stable id of the actor (token `jti`), if any.
+    pub actor_id: Option<String>,
+    /// The HTTP request id, if the write comes from a request.
+    pub request_id: Option<String>,
+}
+
+impl WriteCtx {
+    /// A context for internal or CLI writes.
+    pub fn system(actor: &str) -> Self {
+        WriteCtx {
+            actor: actor.to_string(),
+            actor_id: None,
+            request_id: None,
+        }
+    }
+}
+
+/// An open write transaction with the event head locked.
+pub struct Tx<'a> {
+    /// The connection inside the transaction.
+    pub conn: &'a mut DbConn,
+    ctx: &'a WriteCtx,
+    now: NaiveDateTime,
+    seq: i64,
+    hash: String,
+}
+
+/// The current instant, truncated to microseconds so that both backends store it exactly.
+pub fn now() -> NaiveDateTime {
+    let t = Utc::now().naive_utc();
+    t.duration_round(TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+pub(crate) fn run<T>(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    // Take the head lock first: every writer queues here.
+    diesel::update(event_head::table.find(1))
+        .set(event_head::seq.eq(event_head::seq))
+        .execute(conn)?;
+    let (seq, hash): (i64, String) = event_head::table
+        .find(1)
+        .select((event_head::seq, event_head::hash))
+        .first(conn)?;
+    let mut tx = Tx {
+        conn,
+        ctx,
+        now: now(),
+        seq,
+        hash,
+    };
+    let start_seq = seq;
+    let out = f(&mut tx)?;
+    if tx.seq != start_seq {
+        diesel::update(event_head::table.find(1))
+            .set((event_head::seq.eq(tx.seq), event_head::hash.eq(&tx.hash)))
+            .execute(tx.conn)?;
+    }
+    Ok(out)
+}
+
+impl Tx<'_> {
+    /// The transaction's timestamp (one instant for every row it writes).
+    pub fn now(&self) -> NaiveDateTime {
+        self.now
+    }
+
+    /// The writing actor.
+    pub fn ctx(&self) -> &WriteCtx {
+        self.ctx
+    }
+
+    /// Appends one event to the hash chain; returns its seq.
+    pub fn append_event(
+        &mut self,
+        action: &str,
+        resource_type: &str,
+        resource_id: &str,
+        version: i64,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Result<i64> {
+        let seq = self.seq + 1;
+        let event = NewEvent {
+            seq,
+            at: self.now,
+            actor: self.ctx.actor.clone(),
+            actor_id: self.ctx.actor_id.clone(),
+            request_id: self.ctx.request_id.clone(),
+            action: action.to_string(),
+            resource_type: resource_type.to_string(),
+            resource_id: resource_id.to_string(),
+            version,
+            before,
+            after,
+            prev_hash: self.hash.clone(),
+            hash: String::new(),
+        };
+        let hash = events::insert(self.conn, event)?;
+        self.seq = seq;
+        self.hash = hash;
+        Ok(seq)
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE server_settings;
+DROP TABLE tokens;
+DROP TABLE membership_periods;
+DROP TABLE resource_versions;
+DROP TABLE event_head;
+DROP TABLE events;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE users;

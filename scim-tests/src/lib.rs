@@ -1,0 +1,255 @@
+//! Test harness: starts the real Roster server on a random loopback port against a fresh
+//! database (an SQLite file, or a PostgreSQL database created for the test and dropped after)
+//! and talks to it over HTTP.
+//!
+//! PostgreSQL cases run when `ROSTER_TEST_POSTGRES_URL` names a server database the tests may
+//! create databases from (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); without it they
+//! print that they were skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::Connection;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+use server::config::ServeArgs;
+use server::startup::Application;
+
+/// Environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_ENV: &str = "ROSTER_TEST_POSTGRES_URL";
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A fresh database, removed on drop.
+pub enum TestDb {
+    /// SQLite file path.
+    Sqlite(PathBuf),
+    /// PostgreSQL: admin URL and database name.
+    Postgres {
+        /// URL of the maintenance database.
+        admin_url: String,
+        /// The database created for this test.
+        name: String,
+    },
+}
+
+impl TestDb {
+    /// Creates a fresh database, or `None` for PostgreSQL when it is not configured.
+    pub fn create(backend: Backend) -> Option<TestDb> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join("roster-tests");
+                std::fs::create_dir_all(&dir).unwrap();
+                Some(TestDb::Sqlite(dir.join(format!("{id}.db"))))
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var(POSTGRES_ENV).ok()?;
+                let name = format!("roster_test_{id}");
+                let mut c = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                    panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}")
+                });
+                c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                Some(TestDb::Postgres { admin_url, name })
+            }
+        }
+    }
+
+    /// The Roster database URL.
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(p) => format!("sqlite://{}", p.display()),
+            TestDb::Postgres { admin_url, name } => {
+                let (prefix, _) = admin_url.rsplit_once('/').unwrap();
+                format!("{prefix}/{name}")
+            }
+        }
+    }
+
+    /// A direct diesel connection to the test database (for tampering in tests).
+    pub fn raw(&self) -> store::DbConn {
+        match self {
+            TestDb::Sqlite(p) => store::DbConn::Sqlite(
+                diesel::sqlite::SqliteConnection::establish(&p.display().to_string()).unwrap(),
+            ),
+            TestDb::Postgres { .. } => {
+                store::DbConn::Postgres(PgConnection::establish(&self.url()).unwrap())
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(p) => store::remove_sqlite_files(p),
+            TestDb::Postgres { admin_url, name } => {
+                if let Ok(mut c) = PgConnection::establish(admin_url) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+/// A running Roster plus an HTTP client.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub addr: String,
+    /// The HTTP client (keep-alive).
+    pub client: reqwest::Client,
+    /// The server's state (store, keys).
+    pub state: server::state::AppState,
+    /// The backend under test.
+    pub backend: Backend,
+    handle: actix_web::dev::ServerHandle,
+    /// The database (dropped last).
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Starts Roster on a fresh database, or `None` if the backend is not configured.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::create(backend)?;
+        let args = ServeArgs::for_database(&db.url());
+        let app = Application::build(&args).expect("server starts");
+        let addr = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Some(TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            state,
+            backend,
+            handle,
+            db,
+        })
+    }
+
+    /// Issues a token with these scopes (through the same code as `roster token issue`).
+    pub fn token(&self, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        server::auth::issue(&self.state.store, &self.state.keys, "test", &scopes, 1)
+            .unwrap()
+            .token
+    }
+
+    /// A token with `scim.read` and `scim.write`.
+    pub fn rw_token(&self) -> String {
+        self.token(&["scim.read", "scim.write"])
+    }
+
+    /// A request to `path` (relative to the server root) with a bearer token.
+    pub fn req(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.addr, path))
+            .bearer_auth(token)
+    }
+
+    /// `GET /scim/v2{path}`.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.req(Method::GET, &format!("/scim/v2{path}"), token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends `body` as `application/scim+json` with `method` to `/scim/v2{path}`.
+    pub async fn send(&self, method: Method, path: &str, token: &str, body: &Value) -> Response {
+        self.req(method, &format!("/scim/v2{path}"), token)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a user and returns its representation (asserts 201).
+    pub async fn create_user(&self, token: &str, user_name: &str) -> Value {
+        let res = self
+            .send(Method::POST, "/Users", token, &user_body(user_name))
+            .await;
+        assert_eq!(res.status(), 201, "create user {user_name}");
+        res.json().await.unwrap()
+    }
+
+    /// Number of events in the log.
+    pub fn event_count(&self) -> i64 {
+        self.state.store.read(store::events::count).unwrap()
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// A minimal valid User body.
+pub fn user_body(user_name: &str) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Test", "familyName": user_name},
+        "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+/// Reads a JSON body and asserts it is a SCIM error with this status (and scimType, if given).
+pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&str>) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(ct.starts_with("application/scim+json"), "content type {ct}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(body["status"], status.to_string());
+    assert_eq!(body["scimType"].as_str(), scim_type, "scimType in {body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(TestApp)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    match $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        Some(app) => super::$name(app).await,
+                        None => eprintln!("skipped: set {} to run PostgreSQL cases", $crate::POSTGRES_ENV),
+                    }
+                }
+            )+
+        }
+    };
+}

@@ -1,0 +1,131 @@
+//! Filters compiled to SQL.
+
+use reqwest::Method;
+use scim_tests::{assert_scim_error, backend_tests, user_body, TestApp};
+use serde_json::{json, Value};
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn names(app: &TestApp, t: &str, filter: &str) -> Vec<String> {
+    let res = app.get(&format!("/Users?filter={}", enc(filter)), t).await;
+    assert_eq!(res.status(), 200, "filter {filter}");
+    let body: Value = res.json().await.unwrap();
+    let mut v: Vec<String> = body["Resources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|u| u["userName"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(body["totalResults"].as_u64().unwrap() as usize, v.len());
+    v.sort();
+    v
+}
+
+async fn user_filters(app: TestApp) {
+    let t = app.rw_token();
+    let mut b = user_body("Alice");
+    b["externalId"] = json!("EXT-1");
+    b["displayName"] = json!("Alice Smith");
+    let alice: Value = app
+        .send(Method::POST, "/Users", &t, &b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut b = user_body("bob");
+    b["externalId"] = json!("ext-2");
+    b["active"] = json!(false);
+    app.send(Method::POST, "/Users", &t, &b).await;
+    app.create_user(&t, "carol_100%").await;
+
+    assert_eq!(names(&app, &t, r#"userName eq "alice""#).await, ["Alice"]);
+    assert_eq!(names(&app, &t, r#"USERNAME EQ "ALICE""#).await, ["Alice"]);
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob""#
+        )
+        .await,
+        ["bob"]
+    );
+    // externalId is caseExact
+    assert_eq!(names(&app, &t, r#"externalId eq "EXT-1""#).await, ["Alice"]);
+    assert!(names(&app, &t, r#"externalId eq "ext-1""#).await.is_empty());
+    assert_eq!(
+        names(&app, &t, r#"displayName eq "alice smith""#).await,
+        ["Alice"]
+    );
+    let id = alice["id"].as_str().unwrap();
+    assert_eq!(
+        names(&app, &t, &format!(r#"id eq "{id}""#)).await,
+        ["Alice"]
+    );
+    assert_eq!(names(&app, &t, "active eq false").await, ["bob"]);
+    assert_eq!(
+        names(&app, &t, r#"userName sw "a" or userName eq "bob""#).await,
+        ["Alice", "bob"]
+    );
+    assert_eq!(
+        names(&app, &t, r#"not (userName eq "bob")"#).await,
+        ["Alice", "carol_100%"]
+    );
+    assert_eq!(names(&app, &t, r#"externalId pr"#).await, ["Alice", "bob"]);
+    assert_eq!(
+        names(&app, &t, r#"externalId ne "EXT-1""#).await,
+        ["bob", "carol_100%"]
+    );
+    // LIKE wildcards in the value are literal
+    assert_eq!(
+        names(&app, &t, r#"userName co "_100%""#).await,
+        ["carol_100%"]
+    );
+    assert!(names(&app, &t, r#"userName co "%""#).await.len() == 1);
+    assert!(names(&app, &t, r#"userName sw "_""#).await.is_empty());
+    assert_eq!(
+        names(&app, &t, r#"name.familyName eq "BOB""#).await,
+        ["bob"]
+    );
+    assert_eq!(
+        names(&app, &t, r#"meta.created gt "2000-01-01T00:00:00Z""#)
+            .await
+            .len(),
+        3
+    );
+    // injection attempts are just values
+    assert!(names(&app, &t, r#"userName eq "x' OR '1'='1""#)
+        .await
+        .is_empty());
+}
+
+async fn invalid_filters_are_400(app: TestApp) {
+    let t = app.rw_token();
+    for bad in [
+        r#"userName eq"#,
+        r#"userName xx "a""#,
+        r#"(userName eq "a""#,
+        r#"userName eq "a" and"#,
+        r#"noSuchAttr eq "a""#,
+        r#"active gt "x""#,
+    ] {
+        let res = app.get(&format!("/Users?filter={}", enc(bad)), &t).await;
+        assert_scim_error(res, 400, Some("invalidFilter")).await;
+    }
+    let deep = format!("{}userName eq \"a\"{}", "(".repeat(5000), ")".repeat(5000));
+    let res = app.get(&format!("/Users?filter={}", enc(&deep)), &t).await;
+    assert_scim_error(res, 400, Some("invalidFilter")).await;
+}
+
+backend_tests!(user_filters, invalid_filters_are_400);

@@ -1,0 +1,10 @@
+//! Black-box compliance suite: one test binary, every case on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod discovery;
+mod events;
+mod filters;
+mod groups;
+mod users;
