@@ -219,8 +219,63 @@ async fn tampering_breaks_the_chain(app: TestApp) {
     }
 }
 
+async fn concurrent_writers_keep_the_chain_gap_free(app: TestApp) {
+    let t = app.rw_token();
+    let base = app.event_count();
+    // 24 distinct creates and 8 racing creates of one userName, all at once
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let client = app.client.clone();
+        let url = format!("{}/scim/v2/Users", app.addr);
+        let t = t.clone();
+        let name = if i < 24 {
+            format!("c{i}")
+        } else {
+            "same@example.com".to_string()
+        };
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(t)
+                .header("Content-Type", "application/scim+json")
+                .body(user_body(&name).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        25,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+    let all = events(&app);
+    assert_eq!(all.len() as i64, base + 25);
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1, "gap-free, commit-ordered");
+    }
+    assert_eq!(
+        verify(&app),
+        Verdict::Ok {
+            checked: all.len() as u64
+        }
+    );
+}
+
 backend_tests!(
     one_event_per_resource_changed,
     history_tracks_versions_and_memberships,
-    tampering_breaks_the_chain
+    tampering_breaks_the_chain,
+    concurrent_writers_keep_the_chain_gap_free
 );

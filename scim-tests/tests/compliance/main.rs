@@ -7,4 +7,5 @@ mod discovery;
 mod events;
 mod filters;
 mod groups;
+mod schema;
 mod users;
