@@ -199,6 +199,16 @@ pub(crate) fn build_pool(url: &DbUrl, size: u32, opts: &PoolOptions) -> Result<D
         .map_err(|e| Error::Unavailable(e.to_string()))
 }
 
+impl DbConn {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Postgres(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,12 @@ use crate::conn::DbConn;
 use crate::error::{Error, Result};
 use crate::filter_sql;
 use crate::history;
+use crate::listing::{self, ListSpec};
 use crate::members::{self, Member, MANUAL};
 use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
 use crate::schema::{group_members, groups};
 use crate::write::Tx;
+use scim::schema::ResourceKind;
 
 const TYPE: ResourceType = ResourceType::Group;
 
@@ -60,30 +62,40 @@ pub fn display_names(conn: &mut DbConn, ids: &[String]) -> Result<Vec<(String, S
         .collect()
 }
 
-/// One page of groups matching `filter`, ordered by displayName then id.
-pub fn list(
-    conn: &mut DbConn,
-    filter: Option<&scim::filter::Filter>,
-    start: u64,
-    count: u64,
-) -> Result<(i64, Vec<StoredResource>)> {
+/// One page of groups matching `spec.filter` (compiled to SQL), sorted and paged in SQL.
+/// Returns the total number of matches and the page.
+pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredResource>)> {
+    let backend = conn.backend();
+    let cond = spec
+        .filter
+        .map(|f| filter_sql::groups(f, backend))
+        .transpose()?;
     let mut total_q = groups::table.select(diesel::dsl::count_star()).into_boxed();
-    if let Some(f) = filter {
-        total_q = total_q.filter(filter_sql::groups(f)?);
+    if let Some(c) = cond.clone() {
+        total_q = total_q.filter(c);
     }
     let total: i64 = total_q.get_result(conn)?;
-    if count == 0 || total == 0 {
+    if spec.count == 0 || total == 0 {
         return Ok((total, Vec::new()));
     }
     let mut q = groups::table.select(columns()).into_boxed();
-    if let Some(f) = filter {
-        q = q.filter(filter_sql::groups(f)?);
+    if let Some(c) = cond {
+        q = q.filter(c);
     }
-    let rows: Vec<ResourceRow> = q
-        .order((groups::display_name_norm.asc(), groups::id.asc()))
-        .offset(i64::try_from(start.saturating_sub(1)).unwrap_or(i64::MAX))
-        .limit(i64::try_from(count).unwrap_or(i64::MAX))
-        .load(conn)?;
+    q = match spec.sort_by {
+        None if spec.descending => q.order((groups::display_name_norm.desc(), groups::id.asc())),
+        None => q.order((groups::display_name_norm.asc(), groups::id.asc())),
+        Some(path) => {
+            let key = filter_sql::sort_key(ResourceKind::Group, path, backend)?;
+            let null = listing::is_null(&key);
+            if spec.descending {
+                q.order((null.desc(), key.desc(), groups::id.asc()))
+            } else {
+                q.order((null.asc(), key.asc(), groups::id.asc()))
+            }
+        }
+    };
+    let rows: Vec<ResourceRow> = q.offset(spec.offset()).limit(spec.limit()).load(conn)?;
     let page = rows
         .into_iter()
         .map(StoredResource::try_from)
@@ -113,6 +125,16 @@ fn snapshot(doc: &Value, members: &[Member]) -> String {
     v.to_string()
 }
 
+/// The filter-index copy of a group document (see `scim::resource::index_doc`).
+pub(crate) fn index_doc(doc: &Value) -> String {
+    scim::resource::index_doc(
+        scim::schema::ResourceKind::Group,
+        doc,
+        scim::schema::Registry::builtin(),
+    )
+    .to_string()
+}
+
 fn display_name_norm(doc: &Value) -> String {
     scim::resource::normalize_case(&scim::resource::group_projection(doc).display_name)
 }
@@ -134,6 +156,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member
             groups::modified.eq(now),
             groups::version.eq(1i64),
             groups::doc.eq(&text),
+            groups::doc_norm.eq(index_doc(&doc)),
         ))
         .execute(tx.conn)?;
     for m in &resolved {
@@ -198,6 +221,7 @@ pub fn replace(
         groups::modified.eq(now),
         groups::version.eq(version),
         groups::doc.eq(&text),
+        groups::doc_norm.eq(index_doc(&doc)),
     ))
     .execute(tx.conn)?;
     if n != 1 {
@@ -278,4 +302,26 @@ pub(crate) fn record_member_change(
     )?;
     history::open_version(tx, TYPE, group_id, version, &current.doc.to_string(), seq)?;
     Ok(())
+}
+
+/// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
+pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
+    let mut done = 0;
+    loop {
+        let rows: Vec<(String, String)> = groups::table
+            .filter(groups::doc_norm.eq(""))
+            .select((groups::id, groups::doc))
+            .limit(500)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for (id, doc) in rows {
+            let doc: Value = serde_json::from_str(&doc)?;
+            diesel::update(groups::table.find(&id))
+                .set(groups::doc_norm.eq(index_doc(&doc)))
+                .execute(conn)?;
+            done += 1;
+        }
+    }
 }

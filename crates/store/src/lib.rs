@@ -8,8 +8,10 @@ pub mod conn;
 pub mod error;
 pub mod events;
 pub mod filter_sql;
+pub mod fragment;
 pub mod groups;
 pub mod history;
+pub mod listing;
 pub mod members;
 pub mod migrations;
 pub mod resource;
@@ -27,6 +29,7 @@ use diesel::Connection;
 
 pub use conn::{Backend, DbConn, DbUrl, PoolOptions, SqliteSync};
 pub use error::{Error, Result};
+pub use listing::ListSpec;
 pub use resource::StoredResource;
 pub use write::{Tx, WriteCtx};
 
@@ -72,10 +75,16 @@ impl Store {
             readers,
             writer,
         };
-        let applied = migrations::run_pending(&mut *store.writer_conn()?)?;
+        let mut conn = store.writer_conn()?;
+        let applied = migrations::run_pending(&mut conn)?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
+        let filled = users::backfill_index(&mut conn)? + groups::backfill_index(&mut conn)?;
+        if filled > 0 {
+            tracing::info!(filled, "filter index documents back-filled");
+        }
+        drop(conn);
         Ok(store)
     }
 

@@ -20,6 +20,7 @@ diesel::table! {
         modified -> Timestamp,
         version -> BigInt,
         doc -> Text,
+        doc_norm -> Text,
     }
 }
 
@@ -32,6 +33,7 @@ diesel::table! {
         modified -> Timestamp,
         version -> BigInt,
         doc -> Text,
+        doc_norm -> Text,
     }
 }
 

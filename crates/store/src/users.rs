@@ -8,10 +8,12 @@ use crate::error::{Error, Result};
 use crate::filter_sql;
 use crate::groups;
 use crate::history;
+use crate::listing::{self, ListSpec};
 use crate::members;
 use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
 use crate::schema::{group_members, users};
 use crate::write::Tx;
+use scim::schema::ResourceKind;
 
 const TYPE: ResourceType = ResourceType::User;
 
@@ -37,31 +39,40 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
     row.try_into()
 }
 
-/// One page of users matching `filter` (compiled to SQL), ordered by userName.
-/// Returns the total number of matches and the page (`start` is 1-based).
-pub fn list(
-    conn: &mut DbConn,
-    filter: Option<&scim::filter::Filter>,
-    start: u64,
-    count: u64,
-) -> Result<(i64, Vec<StoredResource>)> {
+/// One page of users matching `spec.filter` (compiled to SQL), sorted and paged in SQL.
+/// Returns the total number of matches and the page.
+pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredResource>)> {
+    let backend = conn.backend();
+    let cond = spec
+        .filter
+        .map(|f| filter_sql::users(f, backend))
+        .transpose()?;
     let mut total_q = users::table.select(diesel::dsl::count_star()).into_boxed();
-    if let Some(f) = filter {
-        total_q = total_q.filter(filter_sql::users(f)?);
+    if let Some(c) = cond.clone() {
+        total_q = total_q.filter(c);
     }
     let total: i64 = total_q.get_result(conn)?;
-    if count == 0 || total == 0 {
+    if spec.count == 0 || total == 0 {
         return Ok((total, Vec::new()));
     }
     let mut q = users::table.select(columns()).into_boxed();
-    if let Some(f) = filter {
-        q = q.filter(filter_sql::users(f)?);
+    if let Some(c) = cond {
+        q = q.filter(c);
     }
-    let rows: Vec<ResourceRow> = q
-        .order(users::user_name_norm.asc())
-        .offset(i64::try_from(start.saturating_sub(1)).unwrap_or(i64::MAX))
-        .limit(i64::try_from(count).unwrap_or(i64::MAX))
-        .load(conn)?;
+    q = match spec.sort_by {
+        None if spec.descending => q.order((users::user_name_norm.desc(), users::id.asc())),
+        None => q.order(users::user_name_norm.asc()),
+        Some(path) => {
+            let key = filter_sql::sort_key(ResourceKind::User, path, backend)?;
+            let null = listing::is_null(&key);
+            if spec.descending {
+                q.order((null.desc(), key.desc(), users::id.asc()))
+            } else {
+                q.order((null.asc(), key.asc(), users::id.asc()))
+            }
+        }
+    };
+    let rows: Vec<ResourceRow> = q.offset(spec.offset()).limit(spec.limit()).load(conn)?;
     let page = rows
         .into_iter()
         .map(StoredResource::try_from)
@@ -75,6 +86,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
     let now = tx.now();
     let text = doc.to_string();
     let p = scim::resource::user_projection(&doc);
+    let norm_doc = index_doc(&doc);
     diesel::insert_into(users::table)
         .values((
             users::id.eq(&id),
@@ -92,6 +104,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
             users::modified.eq(now),
             users::version.eq(1i64),
             users::doc.eq(&text),
+            users::doc_norm.eq(&norm_doc),
         ))
         .execute(tx.conn)?;
     let seq = tx.append_event("create", TYPE.as_str(), &id, 1, None, Some(text.clone()))?;
@@ -118,6 +131,7 @@ pub fn replace(
     let now = tx.now();
     let text = doc.to_string();
     let p = scim::resource::user_projection(&doc);
+    let norm_doc = index_doc(&doc);
     let n = diesel::update(
         users::table
             .filter(users::id.eq(id))
@@ -137,6 +151,7 @@ pub fn replace(
         users::modified.eq(now),
         users::version.eq(version),
         users::doc.eq(&text),
+        users::doc_norm.eq(&norm_doc),
     ))
     .execute(tx.conn)?;
     if n != 1 {
@@ -186,6 +201,38 @@ pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
     Ok(())
 }
 
+/// The filter-index copy of a user document (see `scim::resource::index_doc`).
+pub(crate) fn index_doc(doc: &Value) -> String {
+    scim::resource::index_doc(
+        scim::schema::ResourceKind::User,
+        doc,
+        scim::schema::Registry::builtin(),
+    )
+    .to_string()
+}
+
 fn norm(v: &Option<String>) -> Option<String> {
     v.as_deref().map(scim::resource::normalize_case)
+}
+
+/// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
+pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
+    let mut done = 0;
+    loop {
+        let rows: Vec<(String, String)> = users::table
+            .filter(users::doc_norm.eq(""))
+            .select((users::id, users::doc))
+            .limit(500)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for (id, doc) in rows {
+            let doc: Value = serde_json::from_str(&doc)?;
+            diesel::update(users::table.find(&id))
+                .set(users::doc_norm.eq(index_doc(&doc)))
+                .execute(conn)?;
+            done += 1;
+        }
+    }
 }

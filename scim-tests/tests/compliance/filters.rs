@@ -128,4 +128,129 @@ async fn invalid_filters_are_400(app: TestApp) {
     assert_scim_error(res, 400, Some("invalidFilter")).await;
 }
 
-backend_tests!(user_filters, invalid_filters_are_400);
+async fn json_attribute_filters_and_backfill(app: TestApp) {
+    let t = app.rw_token();
+    let mut b = user_body("dora");
+    b["title"] = json!("Ingénieure Principale");
+    b["emails"] = json!([{"value": "Dora@Work.example", "type": "work"}, {"value": "dora@home.example", "type": "home"}]);
+    b["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({"employeeNumber": "E-7", "manager": {"value": "m-1"}});
+    assert_eq!(app.send(Method::POST, "/Users", &t, &b).await.status(), 201);
+    app.create_user(&t, "eli").await;
+    assert_eq!(names(&app, &t, r#"title co "INGÉNIEURE""#).await, ["dora"]);
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            r#"emails[type eq "work" and value ew "@work.example"]"#
+        )
+        .await,
+        ["dora"]
+    );
+    assert_eq!(
+        names(&app, &t, r#"emails.value eq "DORA@HOME.EXAMPLE""#).await,
+        ["dora"]
+    );
+    assert_eq!(
+        names(&app, &t, r#"emails co "home.example""#).await,
+        ["dora"]
+    );
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "e-7""#
+        )
+        .await,
+        ["dora"]
+    );
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m-1""#
+        )
+        .await,
+        ["dora"]
+    );
+    assert_eq!(names(&app, &t, r#"title pr"#).await, ["dora"]);
+    assert_eq!(names(&app, &t, r#"not (title pr)"#).await, ["eli"]);
+    // rows written before doc_norm existed are back-filled when the database is opened
+    let mut raw = app.db.raw();
+    diesel::connection::SimpleConnection::batch_execute(&mut raw, "UPDATE users SET doc_norm = ''")
+        .unwrap();
+    let reopened = store::Store::open(&app.db.url(), &store::PoolOptions::default()).unwrap();
+    let f = scim::filter::parse(r#"title co "principale""#).unwrap();
+    let spec = store::ListSpec {
+        filter: Some(&f),
+        sort_by: None,
+        descending: false,
+        start: 1,
+        count: 10,
+    };
+    let (total, _) = reopened.read(|c| store::users::list(c, &spec)).unwrap();
+    assert_eq!(total, 1);
+}
+
+async fn sorting(app: TestApp) {
+    let t = app.rw_token();
+    for (n, title) in [
+        ("b", Some("Zeta")),
+        ("a", Some("alpha")),
+        ("c", None),
+        ("d", Some("Beta")),
+    ] {
+        let mut u = user_body(n);
+        if let Some(title) = title {
+            u["title"] = json!(title);
+        }
+        app.send(Method::POST, "/Users", &t, &u).await;
+    }
+    let order = |q: &'static str| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            let body: Value = app
+                .get(&format!("/Users?{q}"), &t)
+                .await
+                .json()
+                .await
+                .unwrap();
+            body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(order("").await, ["a", "b", "c", "d"]);
+    assert_eq!(
+        order("sortBy=title").await,
+        ["a", "d", "b", "c"],
+        "case-insensitive, missing last"
+    );
+    assert_eq!(
+        order("sortBy=title&sortOrder=descending").await,
+        ["c", "b", "d", "a"]
+    );
+    assert_eq!(
+        order("sortBy=userName&sortOrder=descending&count=2").await,
+        ["d", "c"]
+    );
+    assert_eq!(
+        order("sortBy=emails.value&startIndex=2&count=2").await,
+        ["b", "c"]
+    );
+    let res = app.get("/Users?sortBy=title&sortOrder=sideways", &t).await;
+    assert_scim_error(res, 400, Some("invalidValue")).await;
+    let res = app.get("/Users?sortBy=groups", &t).await;
+    assert_scim_error(res, 400, Some("invalidValue")).await;
+}
+
+backend_tests!(
+    user_filters,
+    invalid_filters_are_400,
+    json_attribute_filters_and_backfill,
+    sorting
+);

@@ -5,6 +5,7 @@
 mod auth;
 mod discovery;
 mod events;
+mod filter_agreement;
 mod filters;
 mod groups;
 mod schema;

@@ -120,12 +120,13 @@ impl<'r> Evaluator<'r> {
         let (attr, sub, container) = match ctx {
             Ctx::Resource(resource) => {
                 let r = self.registry.find_attr(self.kind, path)?;
-                let holder = if r.is_extension() {
-                    get_ci(resource, r.schema)?
+                // an absent extension object means its attributes are absent (so `ne` matches)
+                let container = if r.is_extension() {
+                    get_ci(resource, r.schema).and_then(|h| get_ci(h, &r.attr.name))
                 } else {
-                    resource
+                    get_ci(resource, &r.attr.name)
                 };
-                (r.attr, r.sub, get_ci(holder, &r.attr.name))
+                (r.attr, r.sub, container)
             }
             Ctx::Element { parent, value } => {
                 if path.uri.is_some() {

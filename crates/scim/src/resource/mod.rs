@@ -2,9 +2,11 @@
 //! projections the store keeps in indexed columns ([`user_projection`], [`group_projection`],
 //! [`group_members`]).
 
+mod index;
 mod projection;
 mod validate;
 
+pub use index::{canonical_datetime, index_doc};
 pub use projection::{
     group_members, group_projection, user_projection, GroupProjection, MemberKind, MemberRef,
     UserProjection,

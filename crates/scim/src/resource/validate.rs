@@ -244,6 +244,8 @@ fn check_single(def: &AttributeDef, value: Value, path: &str) -> Result<Option<V
     let must_be = |what: &str| Error::invalid_value(format!("attribute '{path}' must be {what}"));
     let v = match (def.ty, value) {
         (_, Value::Null) => return Ok(None),
+        // An empty string is unassigned, like null (Entra ID clears attributes with "").
+        (_, Value::String(s)) if s.is_empty() => return Ok(None),
         (AttrType::String | AttrType::Reference | AttrType::Binary, v @ Value::String(_)) => v,
         (AttrType::String | AttrType::Reference | AttrType::Binary, _) => {
             return Err(must_be("a string"))

@@ -53,11 +53,19 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = request::filter(&q)?;
+    let (sort_by, descending) = request::sorting(&q)?;
     let (start, count) = request::paging(&q);
     let with_members = !q.excludes("members");
     let (total, page, members) = db::run(&state.store, move |s| {
         s.read(|c| {
-            let (total, page) = store::groups::list(c, filter.as_ref(), start, count)?;
+            let spec = store::ListSpec {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                start,
+                count,
+            };
+            let (total, page) = store::groups::list(c, &spec)?;
             let mut members: HashMap<String, Vec<Member>> = HashMap::new();
             if with_members {
                 for g in &page {

@@ -24,6 +24,10 @@ pub struct ListQuery {
     pub start_index: Option<i64>,
     /// Page size.
     pub count: Option<i64>,
+    /// Attribute to sort by.
+    pub sort_by: Option<String>,
+    /// `ascending` (default) or `descending`.
+    pub sort_order: Option<String>,
     /// Attributes to return (accepted; projection arrives with the protocol issue).
     pub attributes: Option<String>,
     /// Attributes to leave out (`members` and `groups` are honoured).
@@ -170,6 +174,28 @@ pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
 /// `(startIndex, count)` after RFC 7644 §3.4.2.4 normalisation.
 pub fn paging(q: &ListQuery) -> (u64, u64) {
     scim::messages::normalize_paging(q.start_index, q.count, MAX_PAGE, DEFAULT_PAGE)
+}
+
+/// Parsed sorting: `(sortBy, descending)`.
+pub fn sorting(q: &ListQuery) -> Result<(Option<scim::path::AttrPath>, bool), ApiError> {
+    let sort_by = match q.sort_by.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(scim::path::AttrPath::parse(s).map_err(|_| {
+            scim::Error::invalid_value(format!("sortBy '{s}' is not an attribute path"))
+        })?),
+    };
+    let descending = match q.sort_order.as_deref().map(str::trim) {
+        None | Some("") => false,
+        Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+        Some(o) if o.eq_ignore_ascii_case("descending") => true,
+        Some(o) => {
+            return Err(scim::Error::invalid_value(format!(
+                "sortOrder must be 'ascending' or 'descending', not '{o}'"
+            ))
+            .into())
+        }
+    };
+    Ok((sort_by, descending))
 }
 
 /// Parses the `filter` parameter, if any.

@@ -71,11 +71,19 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = request::filter(&q)?;
+    let (sort_by, descending) = request::sorting(&q)?;
     let (start, count) = request::paging(&q);
     let with_groups = !q.excludes("groups");
     let (total, page, groups) = db::run(&state.store, move |s| {
         s.read(|c| {
-            let (total, page) = store::users::list(c, filter.as_ref(), start, count)?;
+            let spec = store::ListSpec {
+                filter: filter.as_ref(),
+                sort_by: sort_by.as_ref(),
+                descending,
+                start,
+                count,
+            };
+            let (total, page) = store::users::list(c, &spec)?;
             let groups = if with_groups {
                 let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
                 groups_of(c, &ids)?

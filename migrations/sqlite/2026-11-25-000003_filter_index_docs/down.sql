@@ -1,0 +1,2 @@
+ALTER TABLE groups DROP COLUMN doc_norm;
+ALTER TABLE users DROP COLUMN doc_norm;
