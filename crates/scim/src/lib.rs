@@ -8,7 +8,9 @@
 //! | [`filter`] | RFC 7644 §3.4.2.2 | filter parser, canonical `Display`, in-memory evaluator |
 //! | [`resource`] | RFC 7643 §2–4 | validation of create/replace bodies; projections for the store |
 //! | [`meta`] | RFC 7644 §3.14 | weak ETags over versions; timestamps |
-//! | [`messages`] | RFC 7644 §3.4.2 | ListResponse; paging parameters |
+//! | [`messages`] | RFC 7644 §3.4.2–3, §3.7 | ListResponse; paging parameters; SearchRequest; BulkRequest/Response |
+//! | [`patch`] | RFC 7644 §3.5.2 | PatchOp requests, PATCH paths, atomic application to a document |
+//! | [`projection`] | RFC 7644 §3.4.2.5, §3.9 | `attributes` / `excludedAttributes` and `returned` |
 //!
 //! Everything here is deterministic and side-effect free, so the store, the server and the
 //! push engine share one definition of the protocol, and tests run in milliseconds.
@@ -17,7 +19,9 @@ pub mod error;
 pub mod filter;
 pub mod messages;
 pub mod meta;
+pub mod patch;
 pub mod path;
+pub mod projection;
 pub mod resource;
 pub mod schema;
 
