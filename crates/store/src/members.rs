@@ -92,6 +92,9 @@ pub(crate) fn resolve(
                 ))));
             }
         }
+        if found == MemberKind::Group {
+            check_no_cycle(conn, group_id, &r.value)?;
+        }
         out.push(Member {
             id: r.value.clone(),
             member_type: kind_name(found).to_string(),
@@ -105,6 +108,74 @@ fn kind_name(k: MemberKind) -> &'static str {
         MemberKind::User => "User",
         MemberKind::Group => "Group",
     }
+}
+
+/// Fails with `invalidValue` if adding group `member` to group `group_id` would make a cycle
+/// (`group_id` is `member` itself or one of the groups nested in it). Walks down one level
+/// per query; nesting is shallow and cycles are never stored, so this terminates.
+pub(crate) fn check_no_cycle(conn: &mut DbConn, group_id: &str, member: &str) -> Result<()> {
+    let cycle = || -> Error {
+        scim::Error::invalid_value(format!(
+            "members: adding group '{member}' would make a cycle (it contains this group)"
+        ))
+        .into()
+    };
+    if member == group_id {
+        return Err(cycle());
+    }
+    let mut seen: HashSet<String> = HashSet::from([member.to_string()]);
+    let mut frontier = vec![member.to_string()];
+    while !frontier.is_empty() {
+        let children: Vec<String> = group_members::table
+            .filter(group_members::group_id.eq_any(&frontier))
+            .filter(group_members::member_type.eq("Group"))
+            .select(group_members::member_id)
+            .load(conn)?;
+        frontier.clear();
+        for c in children {
+            if c == group_id {
+                return Err(cycle());
+            }
+            if seen.insert(c.clone()) {
+                frontier.push(c);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every group each member belongs to, directly or through nested groups:
+/// `(member_id, group_id, direct)`, ordered by member then group.
+pub fn groups_of_transitive(
+    conn: &mut DbConn,
+    member_ids: &[String],
+) -> Result<Vec<(String, String, bool)>> {
+    let mut out = Vec::new();
+    for (member, group) in groups_of(conn, member_ids)? {
+        out.push((member, group, true));
+    }
+    // climb: the groups of each found group are indirect groups of the same member
+    let mut frontier: Vec<(String, String)> =
+        out.iter().map(|(m, g, _)| (m.clone(), g.clone())).collect();
+    let mut seen: HashSet<(String, String)> = frontier.iter().cloned().collect();
+    while !frontier.is_empty() {
+        let mut groups: Vec<String> = frontier.iter().map(|(_, g)| g.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        let parents = groups_of(conn, &groups)?;
+        let mut next = Vec::new();
+        for (member, group) in &frontier {
+            for (child, parent) in &parents {
+                if child == group && seen.insert((member.clone(), parent.clone())) {
+                    out.push((member.clone(), parent.clone(), false));
+                    next.push((member.clone(), parent.clone()));
+                }
+            }
+        }
+        frontier = next;
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Adds a membership row and opens its period; false if it already existed.

@@ -127,6 +127,39 @@ pub fn replace(
 ) -> Result<StoredResource> {
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
+    update_row(tx, current, doc, "replace")
+}
+
+/// Applies a PATCH (RFC 7644 §3.5.2) to a user, all or nothing. A PATCH that changes nothing
+/// writes nothing (same version, no event).
+pub fn patch(
+    tx: &mut Tx<'_>,
+    id: &str,
+    ops: &[scim::patch::PatchOp],
+    if_match: Option<i64>,
+) -> Result<StoredResource> {
+    let current = get(tx.conn, id)?;
+    check_version(current.version, if_match)?;
+    let out = scim::patch::apply(
+        ResourceKind::User,
+        &current.doc,
+        ops,
+        scim::schema::Registry::builtin(),
+    )?;
+    if !out.changed || out.doc == current.doc {
+        return Ok(current);
+    }
+    update_row(tx, current, out.doc, "patch")
+}
+
+/// Writes a new version of a user: row, projections, event (`action`) and history.
+fn update_row(
+    tx: &mut Tx<'_>,
+    current: StoredResource,
+    doc: Value,
+    action: &str,
+) -> Result<StoredResource> {
+    let id = current.id.as_str();
     let version = current.version + 1;
     let now = tx.now();
     let text = doc.to_string();
@@ -158,7 +191,7 @@ pub fn replace(
         return Err(Error::VersionMismatch);
     }
     let seq = tx.append_event(
-        "replace",
+        action,
         TYPE.as_str(),
         id,
         version,
@@ -167,7 +200,7 @@ pub fn replace(
     )?;
     history::open_version(tx, TYPE, id, version, &text, seq)?;
     Ok(StoredResource {
-        id: id.to_string(),
+        id: current.id,
         version,
         created: current.created,
         modified: now,

@@ -8,5 +8,6 @@ mod events;
 mod filter_agreement;
 mod filters;
 mod groups;
+mod patch;
 mod schema;
 mod users;

@@ -20,7 +20,7 @@ pub async fn service_provider_config(
     render::ok(&json!({
         "schemas": [scim::schema::SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://github.com/roster-scim/roster/blob/main/docs/API.md",
-        "patch": {"supported": false},
+        "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_PAGE},
         "changePassword": {"supported": false},

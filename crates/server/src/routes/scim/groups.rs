@@ -1,19 +1,52 @@
-//! `/Groups` handlers. Members are rows; `excludedAttributes=members` skips loading them.
+//! `/Groups` handlers. Members are rows; they are loaded only when the response returns them
+//! (`excludedAttributes=members` skips them, as Entra ID and Okta ask).
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use scim::projection::{project, AttrSelection};
 use scim::schema::{Registry, ResourceKind};
+use serde_json::Value;
 use store::members::Member;
 use tracing_actix_web::RequestId;
 
 use super::render;
-use super::request::{self, GetQuery, ListQuery};
+use super::request::{self, GetQuery, ListQuery, ListRequest};
 use crate::auth::{Auth, ScimRead, ScimWrite};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+const KIND: ResourceKind = ResourceKind::Group;
+
+fn load(
+    c: &mut store::DbConn,
+    id: &str,
+    with_members: bool,
+) -> store::Result<(store::StoredResource, Option<Vec<Member>>)> {
+    let group = store::groups::get(c, id)?;
+    let members = if with_members {
+        Some(store::members::of_group(c, &group.id)?)
+    } else {
+        None
+    };
+    Ok((group, members))
+}
+
+fn body(
+    group: &store::StoredResource,
+    members: Option<&[Member]>,
+    base: &str,
+    sel: &AttrSelection,
+) -> Value {
+    project(
+        &render::group(group, members, base),
+        sel,
+        KIND,
+        Registry::builtin(),
+    )
+}
 
 /// `GET /Groups/{id}`
 pub async fn get(
@@ -23,26 +56,46 @@ pub async fn get(
     id: web::Path<String>,
     q: web::Query<GetQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let sel = q.selection(KIND)?;
+    let with_members = sel.wants("members");
     let id = id.into_inner();
-    let with_members = !q.excludes("members");
     let (group, members) = db::run(&state.store, move |s| {
-        s.read(|c| {
-            let group = store::groups::get(c, &id)?;
-            let members = if with_members {
-                Some(store::members::of_group(c, &group.id)?)
-            } else {
-                None
-            };
-            Ok((group, members))
-        })
+        s.read(|c| load(c, &id, with_members))
     })
     .await?;
     if request::not_modified(&req, group.version) {
         return Ok(render::not_modified(group.version));
     }
     let base = request::base_url(&req, &state);
-    let body = render::group(&group, members.as_deref(), &base);
-    Ok(render::resource(StatusCode::OK, &body, group.version))
+    let out = body(&group, members.as_deref(), &base, &sel);
+    Ok(render::resource(StatusCode::OK, &out, group.version))
+}
+
+/// Runs a list or search request over Groups; returns the ListResponse body.
+pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<Value, ApiError> {
+    let with_members = lr.selection.wants("members");
+    let (lr, total, page, members) = db::run(&state.store, move |s| {
+        s.read(|c| {
+            let (total, page) = store::groups::list(c, &lr.spec())?;
+            let mut members: HashMap<String, Vec<Member>> = HashMap::new();
+            if with_members {
+                for g in &page {
+                    members.insert(g.id.clone(), store::members::of_group(c, &g.id)?);
+                }
+            }
+            Ok((lr, total, page, members))
+        })
+    })
+    .await?;
+    let resources = page
+        .iter()
+        .map(|g| {
+            let m = with_members.then(|| members.get(&g.id).map(Vec::as_slice).unwrap_or(&[]));
+            body(g, m, base, &lr.selection)
+        })
+        .collect();
+    let total = u64::try_from(total).unwrap_or_default();
+    Ok(scim::messages::list_response(total, lr.start, resources))
 }
 
 /// `GET /Groups?filter=…`
@@ -52,42 +105,22 @@ pub async fn list(
     req: HttpRequest,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = request::filter(&q)?;
-    let (sort_by, descending) = request::sorting(&q)?;
-    let (start, count) = request::paging(&q);
-    let with_members = !q.excludes("members");
-    let (total, page, members) = db::run(&state.store, move |s| {
-        s.read(|c| {
-            let spec = store::ListSpec {
-                filter: filter.as_ref(),
-                sort_by: sort_by.as_ref(),
-                descending,
-                start,
-                count,
-            };
-            let (total, page) = store::groups::list(c, &spec)?;
-            let mut members: HashMap<String, Vec<Member>> = HashMap::new();
-            if with_members {
-                for g in &page {
-                    members.insert(g.id.clone(), store::members::of_group(c, &g.id)?);
-                }
-            }
-            Ok((total, page, members))
-        })
-    })
-    .await?;
+    let lr = ListRequest::from_query(&q, KIND)?;
     let base = request::base_url(&req, &state);
-    let resources = page
-        .iter()
-        .map(|g| {
-            let m = with_members.then(|| members.get(&g.id).map(Vec::as_slice).unwrap_or(&[]));
-            render::group(g, m, &base)
-        })
-        .collect();
-    let total = u64::try_from(total).unwrap_or_default();
-    Ok(render::ok(&scim::messages::list_response(
-        total, start, resources,
-    )))
+    Ok(render::ok(&run_list(&state, &base, lr).await?))
+}
+
+/// `POST /Groups/.search` (RFC 7644 §3.4.3)
+pub async fn search(
+    _auth: Auth<ScimRead>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = request::json_body(&req, &state, payload).await?;
+    let lr = ListRequest::from_search(body, KIND)?;
+    let base = request::base_url(&req, &state);
+    Ok(render::ok(&run_list(&state, &base, lr).await?))
 }
 
 /// `POST /Groups`
@@ -96,10 +129,12 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     request_id: RequestId,
+    q: web::Query<GetQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let sel = q.selection(KIND)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(ResourceKind::Group, doc, Registry::builtin())?;
+    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let (group, members) = db::run(&state.store, move |s| {
         s.write(&ctx, |tx| store::groups::create(tx, doc))
@@ -107,8 +142,8 @@ pub async fn create(
     .await?;
     tracing::info!(group_id = %group.id, members = members.len(), "group created");
     let base = request::base_url(&req, &state);
-    let body = render::group(&group, Some(&members), &base);
-    Ok(render::resource(StatusCode::CREATED, &body, group.version))
+    let out = body(&group, Some(&members), &base, &sel);
+    Ok(render::resource(StatusCode::CREATED, &out, group.version))
 }
 
 /// `PUT /Groups/{id}`: replaces attributes and the member list.
@@ -118,11 +153,13 @@ pub async fn replace(
     req: HttpRequest,
     request_id: RequestId,
     id: web::Path<String>,
+    q: web::Query<GetQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(ResourceKind::Group, doc, Registry::builtin())?;
+    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
     let (group, members) = db::run(&state.store, move |s| {
@@ -131,8 +168,37 @@ pub async fn replace(
     .await?;
     tracing::info!(group_id = %group.id, version = group.version, "group replaced");
     let base = request::base_url(&req, &state);
-    let body = render::group(&group, Some(&members), &base);
-    Ok(render::resource(StatusCode::OK, &body, group.version))
+    let out = body(&group, Some(&members), &base, &sel);
+    Ok(render::resource(StatusCode::OK, &out, group.version))
+}
+
+/// `PATCH /Groups/{id}` (RFC 7644 §3.5.2): 200 with the group; members are returned only
+/// when asked for (`attributes=members`), so adding one member to a large group stays cheap.
+pub async fn patch(
+    auth: Auth<ScimWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    request_id: RequestId,
+    id: web::Path<String>,
+    q: web::Query<GetQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let sel = q.selection(KIND)?;
+    let if_match = request::if_match(&req)?;
+    let body_json = request::json_body(&req, &state, payload).await?;
+    let ops = scim::patch::parse_request(body_json)?;
+    let ctx = auth.principal.write_ctx(&request_id.to_string());
+    let id = id.into_inner();
+    let with_members = sel.wants("members");
+    let (group, members) = db::run(&state.store, move |s| {
+        let group = s.write(&ctx, |tx| store::groups::patch(tx, &id, &ops, if_match))?;
+        s.read(|c| load(c, &group.id, with_members))
+    })
+    .await?;
+    tracing::info!(group_id = %group.id, version = group.version, "group patched");
+    let base = request::base_url(&req, &state);
+    let out = body(&group, members.as_deref(), &base, &sel);
+    Ok(render::resource(StatusCode::OK, &out, group.version))
 }
 
 /// `DELETE /Groups/{id}`: 204.

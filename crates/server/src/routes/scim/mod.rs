@@ -4,6 +4,7 @@ pub mod discovery;
 pub mod groups;
 pub mod render;
 pub mod request;
+pub mod search;
 pub mod users;
 
 use actix_web::{web, HttpRequest};
@@ -19,11 +20,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/Users/.search")
+            .route(web::post().to(users::search))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/Users/{id}")
             .route(web::get().to(users::get))
             .route(web::put().to(users::replace))
+            .route(web::patch().to(users::patch))
             .route(web::delete().to(users::delete))
-            .route(web::patch().to(patch_not_supported))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -33,25 +39,60 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/Groups/.search")
+            .route(web::post().to(groups::search))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/Groups/{id}")
             .route(web::get().to(groups::get))
             .route(web::put().to(groups::replace))
+            .route(web::patch().to(groups::patch))
             .route(web::delete().to(groups::delete))
-            .route(web::patch().to(patch_not_supported))
             .default_service(web::to(method_not_allowed)),
     )
-    .route(
-        "/ServiceProviderConfig",
-        web::get().to(discovery::service_provider_config),
+    .service(
+        web::resource("/.search")
+            .route(web::post().to(search::root))
+            .default_service(web::to(method_not_allowed)),
     )
-    .route("/Schemas", web::get().to(discovery::schemas))
-    .route("/Schemas/{id}", web::get().to(discovery::schema))
-    .route("/ResourceTypes", web::get().to(discovery::resource_types))
-    .route(
-        "/ResourceTypes/{id}",
-        web::get().to(discovery::resource_type),
+    .service(web::resource("/Me").default_service(web::to(me)))
+    .service(web::resource("/Me/{tail:.*}").default_service(web::to(me)))
+    .service(
+        web::resource("/ServiceProviderConfig")
+            .route(web::get().to(discovery::service_provider_config))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Schemas")
+            .route(web::get().to(discovery::schemas))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Schemas/{id}")
+            .route(web::get().to(discovery::schema))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/ResourceTypes")
+            .route(web::get().to(discovery::resource_types))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/ResourceTypes/{id}")
+            .route(web::get().to(discovery::resource_type))
+            .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(not_found));
+}
+
+/// `/Me` (RFC 7644 §3.11): Roster's tokens belong to clients, not to users, so there is no
+/// authenticated subject to map.
+async fn me() -> Result<web::Json<()>, ApiError> {
+    Err(scim::Error::not_implemented(
+        "/Me is not supported: Roster bearer tokens identify API clients, not SCIM users",
+    )
+    .into())
 }
 
 async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
@@ -63,13 +104,6 @@ async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError>
         405,
         None,
         format!("{} is not allowed on {}", req.method(), req.path()),
-    )
-    .into())
-}
-
-async fn patch_not_supported() -> Result<web::Json<()>, ApiError> {
-    Err(scim::Error::not_implemented(
-        "PATCH is not supported yet (see ServiceProviderConfig); use PUT",
     )
     .into())
 }

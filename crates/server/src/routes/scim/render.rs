@@ -36,19 +36,29 @@ fn head(r: &StoredResource) -> Map<String, Value> {
     out
 }
 
-/// A User as SCIM JSON. `groups` are `(group id, displayName)` of direct memberships, or
-/// `None` when the client excluded them.
-pub fn user(r: &StoredResource, groups: Option<&[(String, String)]>, base: &str) -> Value {
+/// A group a user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    /// Group id.
+    pub id: String,
+    /// Group displayName.
+    pub display: String,
+    /// Direct member (`type: direct`) or through a nested group (`indirect`).
+    pub direct: bool,
+}
+
+/// A User as SCIM JSON. `groups` is `None` when the client did not ask for them.
+pub fn user(r: &StoredResource, groups: Option<&[GroupRef]>, base: &str) -> Value {
     let mut out = head(r);
     if let Some(groups) = groups.filter(|g| !g.is_empty()) {
         let list: Vec<Value> = groups
             .iter()
-            .map(|(id, display)| {
+            .map(|g| {
                 json!({
-                    "value": id,
-                    "$ref": format!("{base}/Groups/{id}"),
-                    "display": display,
-                    "type": "direct",
+                    "value": g.id,
+                    "$ref": format!("{base}/Groups/{}", g.id),
+                    "display": g.display,
+                    "type": if g.direct { "direct" } else { "indirect" },
                 })
             })
             .collect();

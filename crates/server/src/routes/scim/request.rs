@@ -3,6 +3,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use scim::projection::AttrSelection;
+use scim::schema::{Registry, ResourceKind};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,44 +30,56 @@ pub struct ListQuery {
     pub sort_by: Option<String>,
     /// `ascending` (default) or `descending`.
     pub sort_order: Option<String>,
-    /// Attributes to return (accepted; projection arrives with the protocol issue).
+    /// Attributes to return.
     pub attributes: Option<String>,
-    /// Attributes to leave out (`members` and `groups` are honoured).
+    /// Attributes to leave out.
     pub excluded_attributes: Option<String>,
 }
 
 impl ListQuery {
-    /// Whether `name` is listed in `excludedAttributes` (case-insensitive, URN-qualified or not).
-    pub fn excludes(&self, name: &str) -> bool {
-        excluded(self.excluded_attributes.as_deref(), name)
+    /// The `attributes`/`excludedAttributes` selection for `kind`.
+    pub fn selection(&self, kind: ResourceKind) -> Result<AttrSelection, ApiError> {
+        selection(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+            kind,
+        )
     }
 }
 
-/// Query parameters of single-resource reads.
+/// Query parameters of single-resource requests (reads and the responses of writes).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetQuery {
-    /// Attributes to return (accepted; projection arrives with the protocol issue).
+    /// Attributes to return.
     pub attributes: Option<String>,
-    /// Attributes to leave out (`members` and `groups` are honoured).
+    /// Attributes to leave out.
     pub excluded_attributes: Option<String>,
 }
 
 impl GetQuery {
-    /// Whether `name` is listed in `excludedAttributes`.
-    pub fn excludes(&self, name: &str) -> bool {
-        excluded(self.excluded_attributes.as_deref(), name)
+    /// The `attributes`/`excludedAttributes` selection for `kind`.
+    pub fn selection(&self, kind: ResourceKind) -> Result<AttrSelection, ApiError> {
+        selection(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+            kind,
+        )
     }
 }
 
-fn excluded(list: Option<&str>, name: &str) -> bool {
-    list.is_some_and(|l| {
-        l.split(',').any(|a| {
-            let a = a.trim();
-            let short = a.rsplit(':').next().unwrap_or(a);
-            short.eq_ignore_ascii_case(name)
-        })
-    })
+/// Parses `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5).
+pub fn selection(
+    attributes: Option<&str>,
+    excluded: Option<&str>,
+    kind: ResourceKind,
+) -> Result<AttrSelection, ApiError> {
+    Ok(AttrSelection::parse(
+        attributes,
+        excluded,
+        kind,
+        Registry::builtin(),
+    )?)
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes with `413`.
@@ -171,20 +185,110 @@ pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
     }
 }
 
-/// `(startIndex, count)` after RFC 7644 §3.4.2.4 normalisation.
-pub fn paging(q: &ListQuery) -> (u64, u64) {
-    scim::messages::normalize_paging(q.start_index, q.count, MAX_PAGE, DEFAULT_PAGE)
+/// A list or search request, parsed and validated (query string or SearchRequest body).
+pub struct ListRequest {
+    /// Filter.
+    pub filter: Option<scim::filter::Filter>,
+    /// Sort attribute.
+    pub sort_by: Option<scim::path::AttrPath>,
+    /// Descending order.
+    pub descending: bool,
+    /// 1-based start.
+    pub start: u64,
+    /// Page size.
+    pub count: u64,
+    /// Attributes to return.
+    pub selection: AttrSelection,
+}
+
+impl ListRequest {
+    /// From query parameters (`GET /Users?…`).
+    pub fn from_query(q: &ListQuery, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+        let (sort_by, descending) = sorting(q.sort_by.as_deref(), q.sort_order.as_deref())?;
+        let (start, count) =
+            scim::messages::normalize_paging(q.start_index, q.count, MAX_PAGE, DEFAULT_PAGE);
+        Ok(ListRequest {
+            filter: parse_filter(q.filter.as_deref())?,
+            sort_by,
+            descending,
+            start,
+            count,
+            selection: q.selection(kind)?,
+        })
+    }
+
+    /// From a SearchRequest body (`POST …/.search`, RFC 7644 §3.4.3).
+    pub fn from_search(body: Value, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+        let s = scim::messages::SearchRequest::parse(body)?;
+        Self::from_search_request(s, kind)
+    }
+
+    /// From a SearchRequest at the service root: attribute names that `kind` does not have
+    /// are dropped instead of refused (they belong to the other resource type).
+    pub fn from_root_search(body: Value, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+        let mut s = scim::messages::SearchRequest::parse(body)?;
+        let reg = Registry::builtin();
+        let known = |name: &String| {
+            reg.extension(kind, name).is_some()
+                || scim::path::AttrPath::parse(name)
+                    .ok()
+                    .is_some_and(|p| reg.find_attr(kind, &p).is_some())
+        };
+        let had_attributes = !s.attributes.is_empty();
+        s.attributes.retain(known);
+        if had_attributes && s.attributes.is_empty() {
+            s.attributes.push("id".into());
+        }
+        s.excluded_attributes.retain(known);
+        Self::from_search_request(s, kind)
+    }
+
+    fn from_search_request(
+        s: scim::messages::SearchRequest,
+        kind: ResourceKind,
+    ) -> Result<ListRequest, ApiError> {
+        let order = s.sort_order.map(|o| o.as_str());
+        let (sort_by, descending) = sorting(s.sort_by.as_deref(), order)?;
+        let (start, count) =
+            scim::messages::normalize_paging(s.start_index, s.count, MAX_PAGE, DEFAULT_PAGE);
+        Ok(ListRequest {
+            filter: parse_filter(s.filter.as_deref())?,
+            sort_by,
+            descending,
+            start,
+            count,
+            selection: selection(
+                s.attributes_param().as_deref(),
+                s.excluded_attributes_param().as_deref(),
+                kind,
+            )?,
+        })
+    }
+
+    /// The store's view of this request.
+    pub fn spec(&self) -> store::ListSpec<'_> {
+        store::ListSpec {
+            filter: self.filter.as_ref(),
+            sort_by: self.sort_by.as_ref(),
+            descending: self.descending,
+            start: self.start,
+            count: self.count,
+        }
+    }
 }
 
 /// Parsed sorting: `(sortBy, descending)`.
-pub fn sorting(q: &ListQuery) -> Result<(Option<scim::path::AttrPath>, bool), ApiError> {
-    let sort_by = match q.sort_by.as_deref().map(str::trim) {
+fn sorting(
+    sort_by: Option<&str>,
+    sort_order: Option<&str>,
+) -> Result<(Option<scim::path::AttrPath>, bool), ApiError> {
+    let sort_by = match sort_by.map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(scim::path::AttrPath::parse(s).map_err(|_| {
             scim::Error::invalid_value(format!("sortBy '{s}' is not an attribute path"))
         })?),
     };
-    let descending = match q.sort_order.as_deref().map(str::trim) {
+    let descending = match sort_order.map(str::trim) {
         None | Some("") => false,
         Some(o) if o.eq_ignore_ascii_case("ascending") => false,
         Some(o) if o.eq_ignore_ascii_case("descending") => true,
@@ -198,9 +302,9 @@ pub fn sorting(q: &ListQuery) -> Result<(Option<scim::path::AttrPath>, bool), Ap
     Ok((sort_by, descending))
 }
 
-/// Parses the `filter` parameter, if any.
-pub fn filter(q: &ListQuery) -> Result<Option<scim::filter::Filter>, ApiError> {
-    match q.filter.as_deref().map(str::trim) {
+/// Parses a filter expression, if any.
+fn parse_filter(filter: Option<&str>) -> Result<Option<scim::filter::Filter>, ApiError> {
+    match filter.map(str::trim) {
         None | Some("") => Ok(None),
         Some(f) => Ok(Some(scim::filter::parse(f)?)),
     }
