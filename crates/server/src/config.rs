@@ -65,6 +65,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most operations accepted in one `/Bulk` request.
+    #[arg(long, env = "ROSTER_BULK_MAX_OPERATIONS", default_value_t = 1000)]
+    pub bulk_max_operations: usize,
+
+    /// Largest `/Bulk` request body, in bytes.
+    #[arg(long, env = "ROSTER_BULK_MAX_PAYLOAD_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub bulk_max_payload_bytes: usize,
+
     /// Public base URL used in `meta.location` (default: taken from the request's Host).
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -81,6 +89,8 @@ impl ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             workers: Some(2),
             max_body_bytes: 1024 * 1024,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
             public_url: None,
             db: DatabaseArgs {
                 database_url: database_url.to_string(),

@@ -32,7 +32,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn to_scim(&self) -> scim::Error {
+    /// The SCIM error this failure is answered with.
+    pub fn to_scim(&self) -> scim::Error {
         match self {
             ApiError::Scim(e) => e.clone(),
             ApiError::Store(e) => match e {

@@ -32,6 +32,10 @@ impl Application {
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             max_body_bytes: args.max_body_bytes,
+            bulk: crate::state::BulkLimits {
+                max_operations: args.bulk_max_operations.max(1),
+                max_payload_bytes: args.bulk_max_payload_bytes,
+            },
         };
         let listener = TcpListener::bind(args.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;

@@ -13,4 +13,15 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// `/Bulk` limits (advertised in ServiceProviderConfig).
+    pub bulk: BulkLimits,
+}
+
+/// Limits of `/Bulk` (RFC 7644 §3.7.4).
+#[derive(Debug, Clone, Copy)]
+pub struct BulkLimits {
+    /// Most operations in one request.
+    pub max_operations: usize,
+    /// Largest request body in bytes.
+    pub max_payload_bytes: usize,
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod bulk;
 mod discovery;
 mod events;
 mod filter_agreement;

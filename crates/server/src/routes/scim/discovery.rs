@@ -21,7 +21,11 @@ pub async fn service_provider_config(
         "schemas": [scim::schema::SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://github.com/roster-scim/roster/blob/main/docs/API.md",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": state.bulk.max_operations,
+            "maxPayloadSize": state.bulk.max_payload_bytes
+        },
         "filter": {"supported": true, "maxResults": MAX_PAGE},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

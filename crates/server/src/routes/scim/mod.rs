@@ -1,5 +1,6 @@
 //! SCIM 2.0 endpoints under `/scim/v2` (RFC 7644).
 
+pub mod bulk;
 pub mod discovery;
 pub mod groups;
 pub mod render;
@@ -54,6 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/.search")
             .route(web::post().to(search::root))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Bulk")
+            .route(web::post().to(bulk::bulk))
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource("/Me").default_service(web::to(me)))

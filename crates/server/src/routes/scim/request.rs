@@ -106,8 +106,17 @@ pub async fn json_body(
     state: &AppState,
     payload: web::Payload,
 ) -> Result<Value, ApiError> {
+    json_body_limited(req, payload, state.max_body_bytes).await
+}
+
+/// [`json_body`] with an explicit size limit (`/Bulk` has its own).
+pub async fn json_body_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
     check_content_type(req)?;
-    let body = read_body(payload, state.max_body_bytes).await?;
+    let body = read_body(payload, limit).await?;
     parse_json(&body)
 }
 
