@@ -287,3 +287,27 @@ fn remove_listed_values_of_other_multi_valued_attributes() {
     .unwrap();
     assert!(!out.changed);
 }
+
+/// python-scim's scim2-tester sends a whole extension as the value of its URN path, with a
+/// `schemas` key inside (RFC 7643 §3 defines `schemas` only at the top level): ignored.
+#[test]
+fn schemas_inside_an_extension_value_is_ignored() {
+    let reg = Registry::builtin();
+    let doc = validate(
+        ResourceKind::User,
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"}),
+        reg,
+    )
+    .unwrap();
+    let ops = patch::parse_request(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "value": {"schemas": ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"], "department": "D"}}]
+    }))
+    .unwrap();
+    let out = patch::apply(ResourceKind::User, &doc, &ops, reg).unwrap();
+    assert_eq!(
+        out.doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "D"
+    );
+}

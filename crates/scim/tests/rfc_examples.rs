@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use scim::filter::{self, CompValue, CompareOp, Filter};
 use scim::resource::{group_members, user_projection, validate};
 use scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
-use scim::{AttrPath, Registry, ResourceKind, ScimType};
+use scim::{AttrPath, Registry, ResourceKind};
 use serde_json::{json, Number, Value};
 
 /// Every filter example of RFC 7644 §3.4.2.2.
@@ -223,9 +223,9 @@ fn without_password(mut v: Value) -> Value {
 #[test]
 fn rfc7643_full_enterprise_user_validates() {
     let reg = Registry::builtin();
-    // The RFC example carries a password, which Roster refuses (no password storage yet).
-    let e = validate(ResourceKind::User, rfc7643_full_enterprise_user(), reg).unwrap_err();
-    assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
+    // The RFC example carries a password: validation keeps it for the caller to hash.
+    let with = validate(ResourceKind::User, rfc7643_full_enterprise_user(), reg).unwrap();
+    assert_eq!(with["password"], "t1meMa$heen");
 
     let doc = validate(
         ResourceKind::User,

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod password;
 pub mod routes;
 pub mod startup;
 pub mod state;

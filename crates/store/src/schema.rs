@@ -115,6 +115,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_passwords (user_id) {
+        user_id -> Text,
+        hash -> Text,
+        changed -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -127,4 +135,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     membership_periods,
     tokens,
     server_settings,
+    user_passwords,
 );

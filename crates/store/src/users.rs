@@ -11,7 +11,7 @@ use crate::history;
 use crate::listing::{self, ListSpec};
 use crate::members;
 use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
-use crate::schema::{group_members, users};
+use crate::schema::{group_members, user_passwords, users};
 use crate::write::Tx;
 use scim::schema::ResourceKind;
 
@@ -80,8 +80,23 @@ pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredRe
     Ok((total, page))
 }
 
-/// Creates a user from a validated document.
+/// Refuses a document that still carries a plain-text password (only hashes are stored).
+fn no_plain_password(doc: &Value) -> Result<()> {
+    if doc
+        .as_object()
+        .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("password")))
+    {
+        return Err(scim::Error::invalid_value(
+            "password must be taken out and hashed before the user is stored",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Creates a user from a validated document (without `password`; see [`set_password`]).
 pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
+    no_plain_password(&doc)?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = tx.now();
     let text = doc.to_string();
@@ -118,6 +133,21 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
     })
 }
 
+/// Stores the Argon2 hash of a user's password (in the caller's write transaction; the
+/// document never holds the password, and events record only that it changed).
+pub fn set_password(tx: &mut Tx<'_>, id: &str, hash: &str) -> Result<()> {
+    let now = tx.now();
+    diesel::delete(user_passwords::table.find(id)).execute(tx.conn)?;
+    diesel::insert_into(user_passwords::table)
+        .values((
+            user_passwords::user_id.eq(id),
+            user_passwords::hash.eq(hash),
+            user_passwords::changed.eq(now),
+        ))
+        .execute(tx.conn)?;
+    Ok(())
+}
+
 /// Replaces a user's document (PUT). `if_match` is the version the client expects.
 pub fn replace(
     tx: &mut Tx<'_>,
@@ -125,31 +155,47 @@ pub fn replace(
     doc: Value,
     if_match: Option<i64>,
 ) -> Result<StoredResource> {
+    no_plain_password(&doc)?;
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
     update_row(tx, current, doc, "replace")
 }
 
 /// Applies a PATCH (RFC 7644 §3.5.2) to a user, all or nothing. A PATCH that changes nothing
-/// writes nothing (same version, no event).
+/// writes nothing (same version, no event). If the operations set `password`, the caller
+/// passes its Argon2 hash (computed outside the transaction); the event says only that the
+/// password changed.
 pub fn patch(
     tx: &mut Tx<'_>,
     id: &str,
     ops: &[scim::patch::PatchOp],
     if_match: Option<i64>,
+    password_hash: Option<&str>,
 ) -> Result<StoredResource> {
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
-    let out = scim::patch::apply(
+    let mut out = scim::patch::apply(
         ResourceKind::User,
         &current.doc,
         ops,
         scim::schema::Registry::builtin(),
     )?;
-    if !out.changed || out.doc == current.doc {
+    let password = scim::resource::take_password(&mut out.doc);
+    if let Some(_plain) = &password {
+        let hash = password_hash.ok_or_else(|| {
+            scim::Error::invalid_value("password could not be processed; send it as a string")
+        })?;
+        set_password(tx, id, hash)?;
+    }
+    if password.is_none() && (!out.changed || out.doc == current.doc) {
         return Ok(current);
     }
-    update_row(tx, current, out.doc, "patch")
+    let action = if password.is_some() && out.doc == current.doc {
+        "password"
+    } else {
+        "patch"
+    };
+    update_row(tx, current, out.doc, action)
 }
 
 /// Writes a new version of a user: row, projections, event (`action`) and history.
@@ -221,6 +267,7 @@ pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
         members::remove(tx, g, id)?;
         groups::record_member_change(tx, g, &[], &[id.to_string()])?;
     }
+    diesel::delete(user_passwords::table.find(id)).execute(tx.conn)?;
     diesel::delete(users::table.find(id)).execute(tx.conn)?;
     tx.append_event(
         "delete",
@@ -242,6 +289,15 @@ pub(crate) fn index_doc(doc: &Value) -> String {
         scim::schema::Registry::builtin(),
     )
     .to_string()
+}
+
+/// The stored password hash of a user, if any (for verification by later features).
+pub fn password_hash(conn: &mut DbConn, id: &str) -> Result<Option<String>> {
+    Ok(user_passwords::table
+        .find(id)
+        .select(user_passwords::hash)
+        .first(conn)
+        .optional()?)
 }
 
 fn norm(v: &Option<String>) -> Option<String> {

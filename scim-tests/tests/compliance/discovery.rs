@@ -39,7 +39,8 @@ async fn service_provider_config_is_truthful(app: TestApp) {
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["sort"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
+    assert_eq!(spc["changePassword"]["supported"], true);
     assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
 }
 

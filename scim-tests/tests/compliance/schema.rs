@@ -73,7 +73,8 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         resource_versions,
         membership_periods,
         tokens,
-        server_settings
+        server_settings,
+        user_passwords
     )
 }
 

@@ -273,7 +273,78 @@ async fn paging_is_one_based_and_bounded(app: TestApp) {
     assert_scim_error(res, 400, Some("invalidValue")).await;
 }
 
+async fn passwords_are_hashed_and_never_returned(app: TestApp) {
+    let t = app.rw_token();
+    let mut b = user_body("pw");
+    b["password"] = json!("correct horse battery staple");
+    let res = app.send(Method::POST, "/Users", &t, &b).await;
+    assert_eq!(res.status(), 201);
+    let u: Value = res.json().await.unwrap();
+    assert!(u.get("password").is_none());
+    let id = u["id"].as_str().unwrap().to_string();
+    let got: Value = app
+        .get(&format!("/Users/{id}?attributes=password,userName"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(got.get("password").is_none(), "returned: never");
+    let hash1 = app
+        .state
+        .store
+        .read(|c| store::users::password_hash(c, &id))
+        .unwrap()
+        .unwrap();
+    assert!(hash1.starts_with("$argon2id$"), "{hash1}");
+    // PATCH of the password alone is recorded as a 'password' event, without the secret
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &t,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "password", "value": "n3w s3cret"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "W/\"2\"");
+    let hash2 = app
+        .state
+        .store
+        .read(|c| store::users::password_hash(c, &id))
+        .unwrap()
+        .unwrap();
+    assert_ne!(hash1, hash2);
+    let events = app
+        .state
+        .store
+        .read(|c| store::events::for_resource(c, "User", &id))
+        .unwrap();
+    assert_eq!(events.last().unwrap().action, "password");
+    for e in &events {
+        for text in [&e.before, &e.after].into_iter().flatten() {
+            assert!(
+                !text.contains("s3cret") && !text.contains("staple") && !text.contains("argon2"),
+                "{text}"
+            );
+        }
+    }
+    let res = app
+        .req(Method::DELETE, &format!("/scim/v2/Users/{id}"), &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(app
+        .state
+        .store
+        .read(|c| store::users::password_hash(c, &id))
+        .unwrap()
+        .is_none());
+}
+
 backend_tests!(
+    passwords_are_hashed_and_never_returned,
     create_get_replace_delete,
     user_name_is_unique_case_insensitively,
     bad_input_is_400_and_changes_nothing,

@@ -254,6 +254,11 @@ impl Applier<'_> {
             (_, None | Some(Value::Null)) => Ok(()),
             (_, Some(Value::Object(obj))) => {
                 for (name, v) in obj {
+                    // `schemas` repeated inside an extension value (scim2-tester does this)
+                    // is not an attribute of the extension: ignore it, as validate does
+                    if name.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
                     let path = PatchPath {
                         attr: AttrPath {
                             uri: Some(ext.id.clone()),

@@ -13,6 +13,20 @@ pub use projection::{
 };
 pub use validate::validate;
 
+/// Removes the writeOnly `password` from a validated User document and returns it, so that
+/// only a hash is ever stored.
+pub fn take_password(doc: &mut serde_json::Value) -> Option<String> {
+    let obj = doc.as_object_mut()?;
+    let key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("password"))?
+        .clone();
+    match obj.remove(&key)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Case normalisation for case-insensitive uniqueness (`userName`, group `displayName`):
 /// Unicode lower case. The store compares `*_norm` columns built with this function.
 pub fn normalize_case(s: &str) -> String {

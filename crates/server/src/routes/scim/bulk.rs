@@ -175,9 +175,18 @@ fn try_one(
     let reg = Registry::builtin();
     let stored = match (op.method, kind, id) {
         (BulkMethod::Post, _, None) => {
-            let doc = scim::resource::validate(kind, data, reg)?;
+            let mut doc = scim::resource::validate(kind, data, reg)?;
             match kind {
-                ResourceKind::User => s.write(ctx, |tx| store::users::create(tx, doc))?,
+                ResourceKind::User => {
+                    let hash = crate::password::take_and_hash(&mut doc)?;
+                    s.write(ctx, |tx| {
+                        let u = store::users::create(tx, doc)?;
+                        if let Some(h) = &hash {
+                            store::users::set_password(tx, &u.id, h)?;
+                        }
+                        Ok(u)
+                    })?
+                }
                 ResourceKind::Group => s.write(ctx, |tx| store::groups::create(tx, doc))?.0,
             }
         }
@@ -197,7 +206,12 @@ fn try_one(
             let ops = scim::patch::parse_request(data)?;
             match kind {
                 ResourceKind::User => {
-                    s.write(ctx, |tx| store::users::patch(tx, id, &ops, if_match))?
+                    let hash = crate::password::in_patch(&ops)
+                        .map(|p| crate::password::hash(&p))
+                        .transpose()?;
+                    s.write(ctx, |tx| {
+                        store::users::patch(tx, id, &ops, if_match, hash.as_deref())
+                    })?
                 }
                 ResourceKind::Group => {
                     s.write(ctx, |tx| store::groups::patch(tx, id, &ops, if_match))?

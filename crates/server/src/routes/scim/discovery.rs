@@ -27,7 +27,7 @@ pub async fn service_provider_config(
             "maxPayloadSize": state.bulk.max_payload_bytes
         },
         "filter": {"supported": true, "maxResults": MAX_PAGE},
-        "changePassword": {"supported": false},
+        "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{

@@ -159,10 +159,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let mut doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let user = db::run(&state.store, move |s| {
-        s.write(&ctx, |tx| store::users::create(tx, doc))
+        let hash = crate::password::take_and_hash(&mut doc)?;
+        s.write(&ctx, |tx| {
+            let user = store::users::create(tx, doc)?;
+            if let Some(h) = &hash {
+                store::users::set_password(tx, &user.id, h)?;
+            }
+            Ok(user)
+        })
     })
     .await?;
     tracing::info!(user_id = %user.id, "user created");
@@ -185,12 +192,19 @@ pub async fn replace(
     let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let mut doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
     let with_groups = sel.wants("groups");
     let (user, groups) = db::run(&state.store, move |s| {
-        let user = s.write(&ctx, |tx| store::users::replace(tx, &id, doc, if_match))?;
+        let hash = crate::password::take_and_hash(&mut doc)?;
+        let user = s.write(&ctx, |tx| {
+            let user = store::users::replace(tx, &id, doc, if_match)?;
+            if let Some(h) = &hash {
+                store::users::set_password(tx, &user.id, h)?;
+            }
+            Ok(user)
+        })?;
         s.read(|c| load(c, &user.id, with_groups))
     })
     .await?;
@@ -218,7 +232,12 @@ pub async fn patch(
     let id = id.into_inner();
     let with_groups = sel.wants("groups");
     let (user, groups) = db::run(&state.store, move |s| {
-        let user = s.write(&ctx, |tx| store::users::patch(tx, &id, &ops, if_match))?;
+        let hash = crate::password::in_patch(&ops)
+            .map(|p| crate::password::hash(&p))
+            .transpose()?;
+        let user = s.write(&ctx, |tx| {
+            store::users::patch(tx, &id, &ops, if_match, hash.as_deref())
+        })?;
         s.read(|c| load(c, &user.id, with_groups))
     })
     .await?;
