@@ -20,13 +20,18 @@ pub fn format_datetime(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Parses an `xsd:dateTime`: RFC 3339, or without an offset (taken as UTC).
+/// Parses an `xsd:dateTime`: RFC 3339, or without an offset (taken as UTC). A date alone
+/// (`2024-03-01`, as HR systems send start and end dates) means 00:00 UTC that day.
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+    if let Ok(n) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(n.and_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|n| n.and_utc())
 }
 
@@ -51,6 +56,11 @@ mod tests {
         assert_eq!(format_datetime(t), "2011-05-13T04:42:34.000Z");
         assert_eq!(parse_datetime("2011-05-13T06:42:34+02:00"), Some(t));
         assert_eq!(parse_datetime("2011-05-13T04:42:34"), Some(t));
-        assert_eq!(parse_datetime("2011-05-13"), None);
+        assert_eq!(
+            parse_datetime("2011-05-13"),
+            Some(Utc.with_ymd_and_hms(2011, 5, 13, 0, 0, 0).unwrap()),
+            "a date alone is midnight UTC"
+        );
+        assert_eq!(parse_datetime("2011-13-13"), None);
     }
 }

@@ -97,9 +97,7 @@ impl AttrSelection {
     fn with_mode(mode: Mode, kind: ResourceKind, registry: &Registry) -> AttrSelection {
         let mut never = Vec::new();
         let mut request = Vec::new();
-        let schemas =
-            std::iter::once(kind.core_schema()).chain(kind.extension_schemas().iter().copied());
-        for urn in schemas {
+        for urn in registry.schema_urns(kind) {
             let Some(schema) = registry.schema(urn) else {
                 continue;
             };

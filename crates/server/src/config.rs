@@ -73,6 +73,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_BULK_MAX_PAYLOAD_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub bulk_max_payload_bytes: usize,
 
+    /// Folder of custom schema extensions: `User/*.json`, `Group/*.json` (RFC 7643 §7).
+    #[arg(long, env = "ROSTER_SCHEMA_DIR")]
+    pub schema_dir: Option<std::path::PathBuf>,
+
     /// Public base URL used in `meta.location` (default: taken from the request's Host).
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -90,6 +94,7 @@ impl ServeArgs {
             workers: Some(2),
             max_body_bytes: 1024 * 1024,
             bulk_max_operations: 1000,
+            schema_dir: None,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             public_url: None,
             db: DatabaseArgs {

@@ -22,6 +22,14 @@ pub struct Application {
 impl Application {
     /// Opens the database (migrating it), loads the signing key and binds the listener.
     pub fn build(args: &ServeArgs) -> anyhow::Result<Application> {
+        if let Some(dir) = &args.schema_dir {
+            let registry = crate::schemas::load(dir)?;
+            if !scim::schema::Registry::install(registry.clone())
+                && scim::schema::Registry::global() != &registry
+            {
+                anyhow::bail!("a different schema registry is already in force in this process");
+            }
+        }
         let store = store::Store::open(&args.db.database_url, &args.db.pool_options())?;
         let keys = Keys::load(&store)?;
         let state = AppState {

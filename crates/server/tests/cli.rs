@@ -34,14 +34,26 @@ impl Drop for TempDb {
 }
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    http(port, "GET", path, token, None)
+}
+
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let body = body.unwrap_or("");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut out = String::new();
@@ -208,4 +220,113 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert!(log.contains("Roster listening"), "{log}");
     assert!(!log.contains(&token), "the token never appears in logs");
+}
+
+#[test]
+fn custom_schema_extensions_from_roster_schema_dir() {
+    let db = TempDb::new();
+    let schemas = db.0.join("schemas");
+    std::fs::create_dir_all(schemas.join("Group")).unwrap();
+    std::fs::write(
+        schemas.join("Group/acme.json"),
+        r#"{"id": "urn:acme:params:scim:schemas:extension:2.0:Group", "name": "AcmeGroup",
+            "description": "Acme group data",
+            "attributes": [{"name": "costCode", "type": "string", "multiValued": false,
+                            "caseExact": false, "mutability": "readWrite", "returned": "default"}]}"#,
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = roster()
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "t",
+            "--scope",
+            "scim.read",
+            "--scope",
+            "scim.write",
+            "--database-url",
+            &db.url(),
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let mut child = roster()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &db.url(),
+        ])
+        .env("ROSTER_SCHEMA_DIR", &schemas)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/healthz", None).map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let urn = "urn:acme:params:scim:schemas:extension:2.0:Group";
+    let (status, body) = http(
+        port,
+        "POST",
+        "/scim/v2/Groups",
+        Some(&token),
+        Some(&format!(r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "{urn}"], "displayName": "Acme", "{urn}": {{"costCode": "CC-9"}}}}"#)),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let (_, list) = http_get(
+        port,
+        "/scim/v2/Groups?filter=costCode%20eq%20%22cc-9%22&sortBy=costCode",
+        Some(&token),
+    )
+    .unwrap();
+    assert!(list.contains(r#""totalResults":1"#), "{list}");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/scim/v2/Groups",
+        Some(&token),
+        Some(&format!(r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "X", "{urn}": {{"costCode": 7}}}}"#)),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "validated by type: {body}");
+    let (_, schemas_list) = http_get(port, "/scim/v2/Schemas", Some(&token)).unwrap();
+    assert!(schemas_list.contains(urn));
+    let (_, rt) = http_get(port, "/scim/v2/ResourceTypes/Group", Some(&token)).unwrap();
+    assert!(rt.contains(urn), "{rt}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    // a broken schema file stops the server at start with the file named
+    std::fs::write(schemas.join("Group/broken.json"), "{").unwrap();
+    let out = roster()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url(),
+        ])
+        .env("ROSTER_SCHEMA_DIR", &schemas)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.json"));
 }

@@ -96,7 +96,7 @@ impl Compiler {
         Compiler {
             kind,
             backend,
-            registry: Registry::builtin(),
+            registry: Registry::global(),
         }
     }
 

@@ -130,7 +130,7 @@ pub(crate) fn index_doc(doc: &Value) -> String {
     scim::resource::index_doc(
         scim::schema::ResourceKind::Group,
         doc,
-        scim::schema::Registry::builtin(),
+        scim::schema::Registry::global(),
     )
     .to_string()
 }
@@ -264,7 +264,7 @@ pub fn patch(
         scim::schema::ResourceKind::Group,
         &current.doc,
         ops,
-        scim::schema::Registry::builtin(),
+        scim::schema::Registry::global(),
     )?;
     let mut added: Vec<String> = Vec::new();
     let mut removed: Vec<String> = Vec::new();

@@ -178,7 +178,7 @@ pub fn patch(
         ResourceKind::User,
         &current.doc,
         ops,
-        scim::schema::Registry::builtin(),
+        scim::schema::Registry::global(),
     )?;
     let password = scim::resource::take_password(&mut out.doc);
     if let Some(_plain) = &password {
@@ -286,7 +286,7 @@ pub(crate) fn index_doc(doc: &Value) -> String {
     scim::resource::index_doc(
         scim::schema::ResourceKind::User,
         doc,
-        scim::schema::Registry::builtin(),
+        scim::schema::Registry::global(),
     )
     .to_string()
 }

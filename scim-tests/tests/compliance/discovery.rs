@@ -47,7 +47,7 @@ async fn service_provider_config_is_truthful(app: TestApp) {
 async fn schemas_and_resource_types(app: TestApp) {
     let t = app.token(&["scim.read"]);
     let body: Value = app.get("/Schemas", &t).await.json().await.unwrap();
-    assert_eq!(body["totalResults"], 3);
+    assert_eq!(body["totalResults"], 4);
     let ids: Vec<&str> = body["Resources"]
         .as_array()
         .unwrap()
@@ -58,6 +58,7 @@ async fn schemas_and_resource_types(app: TestApp) {
         "urn:ietf:params:scim:schemas:core:2.0:User",
         "urn:ietf:params:scim:schemas:core:2.0:Group",
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User",
     ] {
         assert!(ids.contains(&want), "{want} in {ids:?}");
     }

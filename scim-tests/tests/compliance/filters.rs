@@ -248,7 +248,102 @@ async fn sorting(app: TestApp) {
     assert_scim_error(res, 400, Some("invalidValue")).await;
 }
 
+async fn lifecycle_extension(app: TestApp) {
+    const LC: &str = "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User";
+    let t = app.rw_token();
+    for (name, start, end, status) in [
+        ("joiner", "2031-03-01", None, "pending"),
+        (
+            "leaver",
+            "2019-01-07T09:00:00+01:00",
+            Some("2024-06-30"),
+            "terminated",
+        ),
+        ("stayer", "2020-05-01", None, "active"),
+    ] {
+        let mut u = user_body(name);
+        u["schemas"] = json!(["urn:ietf:params:scim:schemas:core:2.0:User", LC]);
+        u[LC] = json!({"startDate": start, "employmentStatus": status});
+        if let Some(end) = end {
+            u[LC]["endDate"] = json!(end);
+        }
+        let res = app.send(Method::POST, "/Users", &t, &u).await;
+        assert_eq!(res.status(), 201, "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body[LC]["startDate"], start, "stored as sent");
+    }
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            &format!("{LC}:endDate lt \"2025-01-01T00:00:00Z\"")
+        )
+        .await,
+        ["leaver"]
+    );
+    assert_eq!(
+        names(&app, &t, &format!("{LC}:startDate gt \"2030-12-31\"")).await,
+        ["joiner"]
+    );
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            &format!("{LC}:startDate lt \"2019-01-07T08:30:00Z\"")
+        )
+        .await,
+        ["leaver"],
+        "09:00+01:00 is 08:00Z"
+    );
+    assert!(names(
+        &app,
+        &t,
+        &format!("{LC}:startDate lt \"2019-01-07T07:30:00Z\"")
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        names(
+            &app,
+            &t,
+            &format!("{LC}:employmentStatus eq \"TERMINATED\"")
+        )
+        .await,
+        ["leaver"]
+    );
+    assert_eq!(
+        names(&app, &t, "endDate pr").await,
+        ["leaver"],
+        "unqualified extension attribute"
+    );
+    let body: Value = app
+        .get(&format!("/Users?sortBy={LC}:startDate"), &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order: Vec<&str> = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["leaver", "stayer", "joiner"]);
+    let mut bad = user_body("bad-date");
+    bad[LC] = json!({"startDate": "next tuesday"});
+    let res = app.send(Method::POST, "/Users", &t, &bad).await;
+    assert_scim_error(res, 400, Some("invalidValue")).await;
+    let rt: Value = app
+        .get("/ResourceTypes/User", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rt["schemaExtensions"][1]["schema"], LC);
+}
+
 backend_tests!(
+    lifecycle_extension,
     user_filters,
     invalid_filters_are_400,
     json_attribute_filters_and_backfill,

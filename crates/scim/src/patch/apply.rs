@@ -742,9 +742,7 @@ fn check_immutable(
     old: &Value,
     new: &Value,
 ) -> Result<(), Error> {
-    let schemas =
-        std::iter::once(kind.core_schema()).chain(kind.extension_schemas().iter().copied());
-    for urn in schemas {
+    for urn in registry.schema_urns(kind) {
         let Some(schema) = registry.schema(urn) else {
             continue;
         };

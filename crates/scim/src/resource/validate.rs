@@ -81,7 +81,7 @@ pub fn validate(kind: ResourceKind, body: Value, registry: &Registry) -> Result<
         }
     }
 
-    let schemas = check_schemas(kind, schemas, &extensions)?;
+    let schemas = check_schemas(kind, registry, schemas, &extensions)?;
     check_required(kind, core, &attrs)?;
 
     let mut out = Map::new();
@@ -129,9 +129,7 @@ fn put_flattened<'s>(
     registry: &'s Registry,
 ) -> Result<(), Error> {
     let unsupported = || {
-        let supported: Vec<&str> = std::iter::once(kind.core_schema())
-            .chain(kind.extension_schemas().iter().copied())
-            .collect();
+        let supported: Vec<&str> = registry.schema_urns(kind);
         Error::invalid_value(format!(
             "unsupported schema or attribute '{key}' for {}; supported schemas: {}",
             kind.name(),
@@ -299,11 +297,12 @@ fn check_single(def: &AttributeDef, value: Value, path: &str) -> Result<Option<V
 }
 
 /// Checks `schemas` and returns it canonical: core first, then extensions in use.
-fn check_schemas(
+fn check_schemas<'r>(
     kind: ResourceKind,
+    registry: &'r Registry,
     schemas: Option<Value>,
     extensions: &[(&SchemaDef, Map<String, Value>)],
-) -> Result<Vec<&'static str>, Error> {
+) -> Result<Vec<&'r str>, Error> {
     let core = kind.core_schema();
     let listed = match schemas {
         None | Some(Value::Null) => {
@@ -319,7 +318,7 @@ fn check_schemas(
         }
     };
     let mut has_core = false;
-    let mut ext_listed: Vec<&'static str> = Vec::new();
+    let mut ext_listed: Vec<&'r str> = Vec::new();
     for item in &listed {
         let Some(urn) = item.as_str() else {
             return Err(Error::invalid_syntax(
@@ -328,15 +327,14 @@ fn check_schemas(
         };
         if urn.eq_ignore_ascii_case(core) {
             has_core = true;
-        } else if let Some(ext) = kind
-            .extension_schemas()
-            .iter()
+        } else if let Some(ext) = registry
+            .extension_urns(kind)
+            .into_iter()
             .find(|e| e.eq_ignore_ascii_case(urn))
         {
             ext_listed.push(ext);
         } else {
-            let mut supported = vec![core];
-            supported.extend(kind.extension_schemas());
+            let supported = registry.schema_urns(kind);
             return Err(Error::invalid_value(format!(
                 "unsupported schema '{urn}' for {}; supported: {}",
                 kind.name(),
@@ -353,7 +351,12 @@ fn check_schemas(
         ext_listed.contains(&ext) || extensions.iter().any(|(s, m)| s.id == ext && !m.is_empty())
     };
     Ok(std::iter::once(core)
-        .chain(kind.extension_schemas().iter().copied().filter(|e| used(e)))
+        .chain(
+            registry
+                .extension_urns(kind)
+                .into_iter()
+                .filter(|e| used(e)),
+        )
         .collect())
 }
 

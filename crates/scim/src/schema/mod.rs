@@ -6,6 +6,7 @@ mod attribute;
 
 use std::sync::OnceLock;
 
+use crate::error::Error;
 use serde_json::{json, Value};
 
 pub use attribute::{
@@ -44,6 +45,11 @@ pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const USER_JSON: &str = include_str!("builtin/user.json");
 const GROUP_JSON: &str = include_str!("builtin/group.json");
 const ENTERPRISE_USER_JSON: &str = include_str!("builtin/enterprise_user.json");
+const LIFECYCLE_USER_JSON: &str = include_str!("builtin/lifecycle_user.json");
+
+/// Roster's lifecycle extension for Users (`startDate`, `endDate`, `employmentStatus`).
+pub const LIFECYCLE_USER_SCHEMA: &str =
+    "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User";
 
 /// The resource types Roster serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,24 +88,11 @@ impl ResourceKind {
         }
     }
 
-    /// The extension schema URNs this kind accepts.
-    pub fn extension_schemas(&self) -> &'static [&'static str] {
-        match self {
-            ResourceKind::User => &[ENTERPRISE_USER_SCHEMA],
-            ResourceKind::Group => &[],
-        }
-    }
-
     /// Looks a kind up by resource type name (`User`/`Group`), case-insensitively.
     pub fn from_name(name: &str) -> Option<ResourceKind> {
         Self::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Core schema followed by extension schemas.
-    fn schema_urns(&self) -> impl Iterator<Item = &'static str> {
-        std::iter::once(self.core_schema()).chain(self.extension_schemas().iter().copied())
     }
 }
 
@@ -133,18 +126,30 @@ impl ResolvedAttr<'_> {
 pub struct Registry {
     schemas: Vec<SchemaDef>,
     common: Vec<AttributeDef>,
+    /// Extension schema URNs of each resource type, in registration order.
+    extensions: Vec<(ResourceKind, String)>,
 }
 
+static GLOBAL: OnceLock<Registry> = OnceLock::new();
+
 impl Registry {
-    /// A registry over the given schemas (plus the common attributes).
+    /// A registry over the given schemas (plus the common attributes). The built-in extension
+    /// schemas among them (Enterprise User, Roster lifecycle) are registered for Users.
     pub fn new(schemas: Vec<SchemaDef>) -> Self {
+        let extensions = [ENTERPRISE_USER_SCHEMA, LIFECYCLE_USER_SCHEMA]
+            .into_iter()
+            .filter(|urn| schemas.iter().any(|s| s.id == *urn))
+            .map(|urn| (ResourceKind::User, urn.to_string()))
+            .collect();
         Self {
             schemas,
             common: common_attributes(),
+            extensions,
         }
     }
 
-    /// The built-in registry: RFC 7643 User, Group and EnterpriseUser. Parsed once.
+    /// The built-in registry: RFC 7643 User, Group and EnterpriseUser, and Roster's lifecycle
+    /// extension. Parsed once.
     pub fn builtin() -> &'static Registry {
         static REGISTRY: OnceLock<Registry> = OnceLock::new();
         REGISTRY.get_or_init(|| {
@@ -152,8 +157,82 @@ impl Registry {
                 parse_builtin(USER_JSON, USER_SCHEMA),
                 parse_builtin(GROUP_JSON, GROUP_SCHEMA),
                 parse_builtin(ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA),
+                parse_builtin(LIFECYCLE_USER_JSON, LIFECYCLE_USER_SCHEMA),
             ])
         })
+    }
+
+    /// The registry in force: the one [`install`](Registry::install)ed at start-up (built-in
+    /// plus configured extensions), else the built-in one.
+    pub fn global() -> &'static Registry {
+        GLOBAL.get().unwrap_or_else(|| Registry::builtin())
+    }
+
+    /// Makes `registry` the one [`global`](Registry::global) returns. Only the first call
+    /// wins (the registry is fixed for the life of the process); later calls return false.
+    pub fn install(registry: Registry) -> bool {
+        GLOBAL.set(registry).is_ok()
+    }
+
+    /// This registry plus an extension schema for `kind` (a custom schema from configuration).
+    /// The URN must be new; attribute names must be valid and unique.
+    pub fn with_extension(mut self, kind: ResourceKind, def: SchemaDef) -> Result<Self, Error> {
+        if !def.id.to_ascii_lowercase().starts_with("urn:") {
+            return Err(Error::invalid_value(format!(
+                "schema id '{}' must be a URN (urn:…)",
+                def.id
+            )));
+        }
+        if self.schema(&def.id).is_some() {
+            return Err(Error::invalid_value(format!(
+                "schema '{}' is already registered",
+                def.id
+            )));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for a in &def.attributes {
+            let valid = a
+                .name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && a.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(Error::invalid_value(format!(
+                    "schema '{}': '{}' is not a valid attribute name",
+                    def.id, a.name
+                )));
+            }
+            let lower = a.name.to_ascii_lowercase();
+            if seen.contains(&lower) {
+                return Err(Error::invalid_value(format!(
+                    "schema '{}': attribute '{}' is defined twice",
+                    def.id, a.name
+                )));
+            }
+            seen.push(lower);
+        }
+        self.extensions.push((kind, def.id.clone()));
+        self.schemas.push(def);
+        Ok(self)
+    }
+
+    /// The extension schema URNs `kind` accepts.
+    pub fn extension_urns(&self, kind: ResourceKind) -> Vec<&str> {
+        self.extensions
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, u)| u.as_str())
+            .collect()
+    }
+
+    /// The core schema URN of `kind` followed by its extension URNs.
+    pub fn schema_urns(&self, kind: ResourceKind) -> Vec<&str> {
+        let mut v = vec![kind.core_schema()];
+        v.extend(self.extension_urns(kind));
+        v
     }
 
     /// A schema by URN, case-insensitively.
@@ -173,10 +252,10 @@ impl Registry {
 
     /// The extension schema of `kind` whose URN matches `urn` case-insensitively.
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&SchemaDef> {
-        kind.extension_schemas()
+        self.extensions
             .iter()
-            .find(|u| u.eq_ignore_ascii_case(urn))
-            .and_then(|u| self.schema(u))
+            .find(|(k, u)| *k == kind && u.eq_ignore_ascii_case(urn))
+            .and_then(|(_, u)| self.schema(u))
     }
 
     /// Resolves an attribute path for `kind`, case-insensitively. An unqualified name is
@@ -184,19 +263,20 @@ impl Registry {
     pub fn find_attr(&self, kind: ResourceKind, path: &AttrPath) -> Option<ResolvedAttr<'_>> {
         let (schema, attr) = match &path.uri {
             Some(uri) => {
-                let urn = kind.schema_urns().find(|u| u.eq_ignore_ascii_case(uri))?;
-                let def = self.schema(urn)?;
+                let def = self.schema(uri).filter(|d| {
+                    d.id == kind.core_schema() || self.extension(kind, &d.id).is_some()
+                })?;
                 match def.attr(&path.attr) {
                     Some(a) => (def.id.as_str(), a),
-                    None if urn == kind.core_schema() => {
-                        (urn, find_attr(&self.common, &path.attr)?)
+                    None if def.id == kind.core_schema() => {
+                        (kind.core_schema(), find_attr(&self.common, &path.attr)?)
                     }
                     None => return None,
                 }
             }
             None => match find_attr(&self.common, &path.attr) {
                 Some(a) => (kind.core_schema(), a),
-                None => kind.schema_urns().find_map(|urn| {
+                None => self.schema_urns(kind).into_iter().find_map(|urn| {
                     let def = self.schema(urn)?;
                     def.attr(&path.attr).map(|a| (def.id.as_str(), a))
                 })?,
@@ -227,37 +307,44 @@ impl Registry {
     }
 }
 
-/// The `/ResourceTypes/{name}` representation (RFC 7643 §6), `base` being the SCIM base URL.
+/// The `/ResourceTypes/{name}` representation (RFC 7643 §6) of the global registry.
 pub fn resource_type_json(kind: ResourceKind, base: &str) -> Value {
-    let mut v = json!({
-        "schemas": [RESOURCE_TYPE_SCHEMA],
-        "id": kind.name(),
-        "name": kind.name(),
-        "endpoint": kind.endpoint(),
-        "description": match kind {
-            ResourceKind::User => "User Account",
-            ResourceKind::Group => "Group",
-        },
-        "schema": kind.core_schema(),
-    });
-    if let Some(obj) = v.as_object_mut() {
-        let ext = kind.extension_schemas();
-        if !ext.is_empty() {
-            let list = ext
-                .iter()
-                .map(|s| json!({ "schema": s, "required": false }))
-                .collect();
-            obj.insert("schemaExtensions".into(), Value::Array(list));
-        }
-        obj.insert(
+    Registry::global().resource_type_json(kind, base)
+}
+
+impl Registry {
+    /// The `/ResourceTypes/{name}` representation (RFC 7643 §6), `base` being the SCIM base URL.
+    pub fn resource_type_json(&self, kind: ResourceKind, base: &str) -> Value {
+        let mut v = json!({
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": kind.name(),
+            "name": kind.name(),
+            "endpoint": kind.endpoint(),
+            "description": match kind {
+                ResourceKind::User => "User Account",
+                ResourceKind::Group => "Group",
+            },
+            "schema": kind.core_schema(),
+        });
+        if let Some(obj) = v.as_object_mut() {
+            let ext = self.extension_urns(kind);
+            if !ext.is_empty() {
+                let list = ext
+                    .iter()
+                    .map(|s| json!({ "schema": s, "required": false }))
+                    .collect();
+                obj.insert("schemaExtensions".into(), Value::Array(list));
+            }
+            obj.insert(
             "meta".into(),
             json!({
                 "resourceType": "ResourceType",
                 "location": format!("{}/ResourceTypes/{}", base.trim_end_matches('/'), kind.name()),
             }),
         );
+        }
+        v
     }
-    v
 }
 
 /// Parses a built-in schema. The JSON is compiled in and checked by a unit test, so the
@@ -328,17 +415,55 @@ mod tests {
             (USER_JSON, USER_SCHEMA, 20),
             (GROUP_JSON, GROUP_SCHEMA, 2),
             (ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA, 6),
+            (LIFECYCLE_USER_JSON, LIFECYCLE_USER_SCHEMA, 3),
         ] {
             let s: SchemaDef = serde_json::from_str(json).unwrap();
             assert_eq!(s.id, id);
             assert!(s.attributes.len() >= min, "{id}");
         }
         let r = Registry::builtin();
-        assert_eq!(r.schemas().len(), 3);
+        assert_eq!(r.schemas().len(), 4);
+        assert_eq!(
+            r.extension_urns(ResourceKind::User),
+            [ENTERPRISE_USER_SCHEMA, LIFECYCLE_USER_SCHEMA]
+        );
+        assert!(r.extension_urns(ResourceKind::Group).is_empty());
         assert!(r
             .schemas()
             .iter()
             .all(|s| !s.attributes.is_empty() && !s.name.is_empty()));
+    }
+
+    #[test]
+    fn custom_extensions_register_and_resolve() {
+        let def: SchemaDef = serde_json::from_value(json!({
+            "id": "urn:example:params:scim:schemas:extension:acme:2.0:Group",
+            "name": "Acme", "description": "",
+            "attributes": [{"name": "costCode", "type": "integer", "multiValued": false}]
+        }))
+        .unwrap();
+        let r = Registry::builtin()
+            .clone()
+            .with_extension(ResourceKind::Group, def.clone())
+            .unwrap();
+        let p =
+            AttrPath::parse("urn:example:params:scim:schemas:extension:acme:2.0:Group:costCode")
+                .unwrap();
+        assert!(r.find_attr(ResourceKind::Group, &p).is_some());
+        assert!(r.find_attr(ResourceKind::User, &p).is_none());
+        assert_eq!(
+            r.resource_type_json(ResourceKind::Group, "x")["schemaExtensions"][0]["schema"],
+            def.id
+        );
+        assert!(
+            r.clone().with_extension(ResourceKind::Group, def).is_err(),
+            "duplicate URN"
+        );
+        let bad: SchemaDef = serde_json::from_value(
+            json!({"id": "not-a-urn", "name": "x", "description": "", "attributes": []}),
+        )
+        .unwrap();
+        assert!(r.with_extension(ResourceKind::User, bad).is_err());
     }
 
     #[test]

@@ -172,7 +172,7 @@ fn try_one(
         })?),
         None => None,
     };
-    let reg = Registry::builtin();
+    let reg = Registry::global();
     let stored = match (op.method, kind, id) {
         (BulkMethod::Post, _, None) => {
             let mut doc = scim::resource::validate(kind, data, reg)?;

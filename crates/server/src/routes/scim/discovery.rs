@@ -55,7 +55,7 @@ pub async fn schemas(
     req: HttpRequest,
 ) -> HttpResponse {
     let base = request::base_url(&req, &state);
-    let reg = Registry::builtin();
+    let reg = Registry::global();
     render::ok(&list(
         reg.schemas()
             .iter()
@@ -72,7 +72,7 @@ pub async fn schema(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let base = request::base_url(&req, &state);
-    let reg = Registry::builtin();
+    let reg = Registry::global();
     let s = reg
         .schema(&id)
         .ok_or_else(|| scim::Error::not_found(format!("no schema '{id}'")))?;

@@ -44,7 +44,7 @@ fn body(
         &render::group(group, members, base),
         sel,
         KIND,
-        Registry::builtin(),
+        Registry::global(),
     )
 }
 
@@ -134,7 +134,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let (group, members) = db::run(&state.store, move |s| {
         s.write(&ctx, |tx| store::groups::create(tx, doc))
@@ -159,7 +159,7 @@ pub async fn replace(
     let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
     let (group, members) = db::run(&state.store, move |s| {

@@ -78,7 +78,7 @@ pub fn selection(
         attributes,
         excluded,
         kind,
-        Registry::builtin(),
+        Registry::global(),
     )?)
 }
 
@@ -236,7 +236,7 @@ impl ListRequest {
     /// are dropped instead of refused (they belong to the other resource type).
     pub fn from_root_search(body: Value, kind: ResourceKind) -> Result<ListRequest, ApiError> {
         let mut s = scim::messages::SearchRequest::parse(body)?;
-        let reg = Registry::builtin();
+        let reg = Registry::global();
         let known = |name: &String| {
             reg.extension(kind, name).is_some()
                 || scim::path::AttrPath::parse(name)

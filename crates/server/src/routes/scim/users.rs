@@ -71,7 +71,7 @@ fn body(
         &render::user(user, groups, base),
         sel,
         KIND,
-        Registry::builtin(),
+        Registry::global(),
     )
 }
 
@@ -159,7 +159,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let mut doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let mut doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let user = db::run(&state.store, move |s| {
         let hash = crate::password::take_and_hash(&mut doc)?;
@@ -192,7 +192,7 @@ pub async fn replace(
     let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
     let doc = request::json_body(&req, &state, payload).await?;
-    let mut doc = scim::resource::validate(KIND, doc, Registry::builtin())?;
+    let mut doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
     let with_groups = sel.wants("groups");
