@@ -232,7 +232,9 @@ fn custom_schema_extensions_from_roster_schema_dir() {
         r#"{"id": "urn:acme:params:scim:schemas:extension:2.0:Group", "name": "AcmeGroup",
             "description": "Acme group data",
             "attributes": [{"name": "costCode", "type": "string", "multiValued": false,
-                            "caseExact": false, "mutability": "readWrite", "returned": "default"}]}"#,
+                            "caseExact": false, "mutability": "readWrite", "returned": "default"},
+                           {"name": "badge", "type": "string", "multiValued": false,
+                            "mutability": "immutable", "returned": "default"}]}"#,
     )
     .unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
@@ -285,10 +287,29 @@ fn custom_schema_extensions_from_roster_schema_dir() {
         "POST",
         "/scim/v2/Groups",
         Some(&token),
-        Some(&format!(r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "{urn}"], "displayName": "Acme", "{urn}": {{"costCode": "CC-9"}}}}"#)),
+        Some(&format!(r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "{urn}"], "displayName": "Acme", "{urn}": {{"costCode": "CC-9", "badge": "B1"}}}}"#)),
     )
     .unwrap();
     assert_eq!(status, 201, "{body}");
+    let id = body
+        .split(r#""id":""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // immutable: PUT may not change it once set (RFC 7644 §3.5.1)
+    let (status, body) = http(
+        port,
+        "PUT",
+        &format!("/scim/v2/Groups/{id}"),
+        Some(&token),
+        Some(&format!(r#"{{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Acme", "{urn}": {{"badge": "B2"}}}}"#)),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("mutability"), "{body}");
     let (_, list) = http_get(
         port,
         "/scim/v2/Groups?filter=costCode%20eq%20%22cc-9%22&sortBy=costCode",

@@ -82,19 +82,8 @@ pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredRe
     if let Some(c) = cond {
         q = q.filter(c);
     }
-    q = match spec.sort_by {
-        None if spec.descending => q.order((groups::display_name_norm.desc(), groups::id.asc())),
-        None => q.order((groups::display_name_norm.asc(), groups::id.asc())),
-        Some(path) => {
-            let key = filter_sql::sort_key(ResourceKind::Group, path, backend)?;
-            let null = listing::is_null(&key);
-            if spec.descending {
-                q.order((null.desc(), key.desc(), groups::id.asc()))
-            } else {
-                q.order((null.asc(), key.asc(), groups::id.asc()))
-            }
-        }
-    };
+    let order = listing::Order::new(ResourceKind::Group, spec, backend)?;
+    q = q.order(order.order_by(false));
     let rows: Vec<ResourceRow> = q.offset(spec.offset()).limit(spec.limit()).load(conn)?;
     let page = rows
         .into_iter()
@@ -192,6 +181,12 @@ pub fn replace(
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
     let (doc, refs) = split_members(doc)?;
+    scim::patch::check_immutable(
+        scim::schema::ResourceKind::Group,
+        scim::schema::Registry::global(),
+        &current.doc,
+        &doc,
+    )?;
     let wanted = members::resolve(tx.conn, id, &refs)?;
     let before_members = members::of_group(tx.conn, id)?;
     let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();

@@ -59,19 +59,8 @@ pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredRe
     if let Some(c) = cond {
         q = q.filter(c);
     }
-    q = match spec.sort_by {
-        None if spec.descending => q.order((users::user_name_norm.desc(), users::id.asc())),
-        None => q.order(users::user_name_norm.asc()),
-        Some(path) => {
-            let key = filter_sql::sort_key(ResourceKind::User, path, backend)?;
-            let null = listing::is_null(&key);
-            if spec.descending {
-                q.order((null.desc(), key.desc(), users::id.asc()))
-            } else {
-                q.order((null.asc(), key.asc(), users::id.asc()))
-            }
-        }
-    };
+    let order = listing::Order::new(ResourceKind::User, spec, backend)?;
+    q = q.order(order.order_by(false));
     let rows: Vec<ResourceRow> = q.offset(spec.offset()).limit(spec.limit()).load(conn)?;
     let page = rows
         .into_iter()
@@ -158,6 +147,12 @@ pub fn replace(
     no_plain_password(&doc)?;
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
+    scim::patch::check_immutable(
+        ResourceKind::User,
+        scim::schema::Registry::global(),
+        &current.doc,
+        &doc,
+    )?;
     update_row(tx, current, doc, "replace")
 }
 

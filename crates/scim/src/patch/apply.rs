@@ -735,8 +735,9 @@ fn member_op(
     })
 }
 
-/// RFC 7644 §3.5.2: an immutable attribute may be added while unassigned, never changed.
-fn check_immutable(
+/// RFC 7644 §3.5.1/§3.5.2: an immutable attribute may be added while unassigned, never
+/// changed (PATCH and PUT alike): `mutability` otherwise.
+pub fn check_immutable(
     kind: ResourceKind,
     registry: &Registry,
     old: &Value,

@@ -16,6 +16,8 @@
 //! - For Groups, `members` is never applied to the document: it becomes [`MemberOp`]s.
 
 mod apply;
+
+pub use apply::check_immutable;
 mod compat;
 mod path;
 
