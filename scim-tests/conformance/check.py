@@ -37,6 +37,46 @@ import scim2_tester
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status
 
+# --- A fix for a defect of scim2-tester 0.5.2, applied here and documented in
+# docs/CONFORMANCE.md. Its value generator (scim2_tester/filling.py, generate_random_value) has
+# no branch for the SCIM dateTime type and falls through to `str(uuid.uuid4())`, which its own
+# pydantic model then rejects before any request is sent ("Input should be a valid datetime").
+# RFC 7643 §2.3.5 requires a dateTime to be an xsd:dateTime such as 2008-01-23T04:56:22Z, so a
+# server that publishes a writable dateTime attribute (Roster's lifecycle extension does) makes
+# seven User checks fail inside the tester. We wrap the generator so that dateTime fields get a
+# valid RFC 3339 instant; every other value is the tester's own. The checks then exercise those
+# attributes against Roster for real.
+import datetime as _dt  # noqa: E402
+import random as _random  # noqa: E402
+
+import scim2_tester.filling as _filling  # noqa: E402
+import scim2_tester.checkers.patch_add as _patch_add  # noqa: E402
+import scim2_tester.checkers.patch_replace as _patch_replace  # noqa: E402
+
+_original_generate = _filling.generate_random_value
+
+
+def _generate_with_datetimes(context, path, *args, **kwargs):
+    value = _original_generate(context, path, *args, **kwargs)
+    binding = path.resolve()
+    if binding is None or binding.target_type is not _dt.datetime:
+        return value
+
+    def instant() -> _dt.datetime:
+        base = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
+        return base + _dt.timedelta(seconds=_random.randint(0, 10 * 365 * 86400))
+
+    if isinstance(value, str):
+        return instant()
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [instant() for _ in value]
+    return value
+
+
+for _module in (_filling, _patch_add, _patch_replace):
+    _module.generate_random_value = _generate_with_datetimes
+# --- end of the scim2-tester fix
+
 # How scim2-tester's statuses are judged (see the Status enum in scim2_tester/utils.py):
 #   SUCCESS     MUST/MUST NOT met                        -> success
 #   COMPLIANT   SHOULD/SHOULD NOT followed               -> success

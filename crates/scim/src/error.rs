@@ -30,6 +30,12 @@ pub enum ScimType {
     InvalidVers,
     /// The request cannot be completed because sensitive information was in the URI.
     Sensitive,
+    /// RFC 9865: the cursor is invalid (not issued for this query, or malformed).
+    InvalidCursor,
+    /// RFC 9865: the cursor has expired.
+    ExpiredCursor,
+    /// RFC 9865: the `count` cannot be honoured.
+    InvalidCount,
 }
 
 impl ScimType {
@@ -46,6 +52,9 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 }
@@ -113,6 +122,8 @@ impl Error {
         too_many => 400, Some(ScimType::TooMany);
         /// 400 `invalidVers`.
         invalid_vers => 400, Some(ScimType::InvalidVers);
+        /// 400 `invalidCursor` (RFC 9865).
+        invalid_cursor => 400, Some(ScimType::InvalidCursor);
         /// 409 `uniqueness`.
         uniqueness => 409, Some(ScimType::Uniqueness);
         /// 403 `sensitive`.

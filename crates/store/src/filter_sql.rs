@@ -785,6 +785,43 @@ pub fn sort_key(
     Ok(expr.retype())
 }
 
+/// The SQL type of a [`sort_key`] expression, which keyset (cursor) paging needs to read the
+/// key of a row back and to bind it again with the same type (RFC 9865 cursors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKeyType {
+    /// Text (strings, references, dateTimes inside the document; booleans on PostgreSQL).
+    Text,
+    /// A number: integers and decimals (and booleans on SQLite, where JSON gives 0/1).
+    Number,
+    /// A timestamp column (`meta.created`, `meta.lastModified`).
+    Timestamp,
+}
+
+/// The type of the expression [`sort_key`] returns for the same arguments. Call [`sort_key`]
+/// first: this assumes the attribute is sortable.
+pub fn sort_key_type(kind: ResourceKind, path: &AttrPath, backend: Backend) -> SortKeyType {
+    let c = Compiler::new(kind, backend);
+    let Some(r) = c.registry.find_attr(kind, path) else {
+        return SortKeyType::Text;
+    };
+    let extension = !r.schema.eq_ignore_ascii_case(kind.core_schema());
+    match c.column(r.attr, r.sub, extension) {
+        Some(Col::Time(_)) => return SortKeyType::Timestamp,
+        Some(_) => return SortKeyType::Text,
+        None => {}
+    }
+    let leaf = match (r.sub, r.attr.multi_valued, r.attr.ty) {
+        (Some(s), _, _) => s,
+        (None, true, AttrType::Complex) => r.attr.sub_attr("value").unwrap_or(r.attr),
+        (None, _, _) => r.attr,
+    };
+    match (leaf.ty, backend) {
+        (AttrType::Integer | AttrType::Decimal, _) => SortKeyType::Number,
+        (AttrType::Boolean, Backend::Sqlite) => SortKeyType::Number,
+        _ => SortKeyType::Text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::like_escape;

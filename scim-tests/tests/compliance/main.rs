@@ -4,6 +4,7 @@
 
 mod auth;
 mod bulk;
+mod cursor;
 mod discovery;
 mod events;
 mod filter_agreement;

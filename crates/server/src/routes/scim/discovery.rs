@@ -29,6 +29,14 @@ pub async fn service_provider_config(
         "filter": {"supported": true, "maxResults": MAX_PAGE},
         "changePassword": {"supported": true},
         "sort": {"supported": true},
+        // RFC 9865 §4; no cursorTimeout: keyset cursors keep no server state and never expire
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": request::DEFAULT_PAGE,
+            "maxPageSize": MAX_PAGE
+        },
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

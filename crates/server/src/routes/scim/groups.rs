@@ -74,16 +74,25 @@ pub async fn get(
 /// Runs a list or search request over Groups; returns the ListResponse body.
 pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<Value, ApiError> {
     let with_members = lr.selection.wants("members");
-    let (lr, total, page, members) = db::run(&state.store, move |s| {
+    let (lr, total, page, cursors, members) = db::run(&state.store, move |s| {
         s.read(|c| {
-            let (total, page) = store::groups::list(c, &lr.spec())?;
+            let (total, page, cursors) = match lr.cursor.as_deref() {
+                Some(cursor) => {
+                    let p = store::listing::cursor_page(c, KIND, &lr.spec(), cursor)?;
+                    (p.total, p.page, Some((p.next, p.previous)))
+                }
+                None => {
+                    let (total, page) = store::groups::list(c, &lr.spec())?;
+                    (total, page, None)
+                }
+            };
             let mut members: HashMap<String, Vec<Member>> = HashMap::new();
             if with_members {
                 for g in &page {
                     members.insert(g.id.clone(), store::members::of_group(c, &g.id)?);
                 }
             }
-            Ok((lr, total, page, members))
+            Ok((lr, total, page, cursors, members))
         })
     })
     .await?;
@@ -95,7 +104,10 @@ pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<V
         })
         .collect();
     let total = u64::try_from(total).unwrap_or_default();
-    Ok(scim::messages::list_response(total, lr.start, resources))
+    Ok(match cursors {
+        Some((next, previous)) => request::cursor_list_response(total, resources, next, previous),
+        None => scim::messages::list_response(total, lr.start, resources),
+    })
 }
 
 /// `GET /Groups?filter=…`

@@ -34,6 +34,9 @@ pub struct ListQuery {
     pub attributes: Option<String>,
     /// Attributes to leave out.
     pub excluded_attributes: Option<String>,
+    /// RFC 9865 cursor: empty (`cursor` or `cursor=`) for the first page, then a
+    /// `nextCursor` or `previousCursor`.
+    pub cursor: Option<String>,
 }
 
 impl ListQuery {
@@ -208,12 +211,16 @@ pub struct ListRequest {
     pub count: u64,
     /// Attributes to return.
     pub selection: AttrSelection,
+    /// RFC 9865 cursor paging: `Some("")` for the first page, else a cursor from a previous
+    /// page; `None` for index paging (`startIndex`).
+    pub cursor: Option<String>,
 }
 
 impl ListRequest {
     /// From query parameters (`GET /Users?…`).
     pub fn from_query(q: &ListQuery, kind: ResourceKind) -> Result<ListRequest, ApiError> {
         let (sort_by, descending) = sorting(q.sort_by.as_deref(), q.sort_order.as_deref())?;
+        let cursor = pagination(q.start_index, q.cursor.as_deref())?;
         let (start, count) =
             scim::messages::normalize_paging(q.start_index, q.count, MAX_PAGE, DEFAULT_PAGE);
         Ok(ListRequest {
@@ -223,6 +230,7 @@ impl ListRequest {
             start,
             count,
             selection: q.selection(kind)?,
+            cursor,
         })
     }
 
@@ -249,6 +257,14 @@ impl ListRequest {
             s.attributes.push("id".into());
         }
         s.excluded_attributes.retain(known);
+        if s.cursor.is_some() {
+            return Err(scim::Error::invalid_value(
+                "cursor paging is not available for POST /.search at the service root (it \
+                 merges Users and Groups); use startIndex here, or cursor with \
+                 POST /Users/.search or /Groups/.search",
+            )
+            .into());
+        }
         Self::from_search_request(s, kind)
     }
 
@@ -258,6 +274,7 @@ impl ListRequest {
     ) -> Result<ListRequest, ApiError> {
         let order = s.sort_order.map(|o| o.as_str());
         let (sort_by, descending) = sorting(s.sort_by.as_deref(), order)?;
+        let cursor = pagination(s.start_index, s.cursor.as_deref())?;
         let (start, count) =
             scim::messages::normalize_paging(s.start_index, s.count, MAX_PAGE, DEFAULT_PAGE);
         Ok(ListRequest {
@@ -271,6 +288,7 @@ impl ListRequest {
                 s.excluded_attributes_param().as_deref(),
                 kind,
             )?,
+            cursor,
         })
     }
 
@@ -283,6 +301,40 @@ impl ListRequest {
             start: self.start,
             count: self.count,
         }
+    }
+}
+
+/// A ListResponse for a cursor page (RFC 9865 §2): no `startIndex`; `nextCursor` on every
+/// page but the last; `previousCursor` on every page but the first.
+pub fn cursor_list_response(
+    total: u64,
+    resources: Vec<Value>,
+    next: Option<String>,
+    previous: Option<String>,
+) -> Value {
+    let mut body = scim::messages::list_response(total, 1, resources);
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("startIndex");
+        if let Some(n) = next {
+            obj.insert("nextCursor".into(), Value::String(n));
+        }
+        if let Some(p) = previous {
+            obj.insert("previousCursor".into(), Value::String(p));
+        }
+    }
+    body
+}
+
+/// The pagination method (RFC 9865 §2.3): the cursor for cursor paging, `None` for index
+/// paging. `startIndex` and `cursor` together are refused: they ask for both methods.
+fn pagination(start_index: Option<i64>, cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    match (start_index, cursor) {
+        (Some(_), Some(_)) => Err(scim::Error::invalid_value(
+            "startIndex and cursor cannot be used together: send startIndex for index paging, \
+             or cursor (empty for the first page) for cursor paging",
+        )
+        .into()),
+        (_, c) => Ok(c.map(|c| c.trim().to_string())),
     }
 }
 

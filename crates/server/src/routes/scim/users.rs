@@ -99,16 +99,25 @@ pub async fn get(
 /// Runs a list or search request over Users; returns the ListResponse body.
 pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<Value, ApiError> {
     let with_groups = lr.selection.wants("groups");
-    let (lr, total, page, groups) = db::run(&state.store, move |s| {
+    let (lr, total, page, cursors, groups) = db::run(&state.store, move |s| {
         s.read(|c| {
-            let (total, page) = store::users::list(c, &lr.spec())?;
+            let (total, page, cursors) = match lr.cursor.as_deref() {
+                Some(cursor) => {
+                    let p = store::listing::cursor_page(c, KIND, &lr.spec(), cursor)?;
+                    (p.total, p.page, Some((p.next, p.previous)))
+                }
+                None => {
+                    let (total, page) = store::users::list(c, &lr.spec())?;
+                    (total, page, None)
+                }
+            };
             let groups = if with_groups {
                 let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
                 groups_of(c, &ids)?
             } else {
                 HashMap::new()
             };
-            Ok((lr, total, page, groups))
+            Ok((lr, total, page, cursors, groups))
         })
     })
     .await?;
@@ -120,7 +129,10 @@ pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<V
         })
         .collect();
     let total = u64::try_from(total).unwrap_or_default();
-    Ok(scim::messages::list_response(total, lr.start, resources))
+    Ok(match cursors {
+        Some((next, previous)) => request::cursor_list_response(total, resources, next, previous),
+        None => scim::messages::list_response(total, lr.start, resources),
+    })
 }
 
 /// `GET /Users?filter=…&startIndex=…&count=…&sortBy=…`
