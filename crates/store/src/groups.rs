@@ -418,22 +418,20 @@ pub(crate) fn record_member_change(
 
 /// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
 pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
-    let mut done = 0;
-    loop {
-        let rows: Vec<(String, String)> = groups::table
-            .filter(groups::doc_norm.eq(""))
-            .select((groups::id, groups::doc))
-            .limit(500)
-            .load(conn)?;
-        if rows.is_empty() {
-            return Ok(done);
-        }
-        for (id, doc) in rows {
-            let doc: Value = serde_json::from_str(&doc)?;
-            diesel::update(groups::table.find(&id))
-                .set(groups::doc_norm.eq(index_doc(&doc)))
-                .execute(conn)?;
-            done += 1;
-        }
-    }
+    crate::resource::backfill(
+        conn,
+        |c| {
+            Ok(groups::table
+                .filter(groups::doc_norm.eq(""))
+                .select((groups::id, groups::doc))
+                .limit(500)
+                .load(c)?)
+        },
+        |c, id, doc| {
+            diesel::update(groups::table.find(id))
+                .set(groups::doc_norm.eq(index_doc(doc)))
+                .execute(c)?;
+            Ok(())
+        },
+    )
 }

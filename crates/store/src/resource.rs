@@ -64,3 +64,23 @@ pub(crate) fn check_version(current: i64, if_match: Option<i64>) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Back-fills a derived column batch by batch: `load` returns up to a batch of `(id, doc)` rows
+/// still to do, `save` writes one; stops when a batch comes back empty.
+pub(crate) fn backfill(
+    conn: &mut crate::conn::DbConn,
+    load: impl Fn(&mut crate::conn::DbConn) -> Result<Vec<(String, String)>>,
+    save: impl Fn(&mut crate::conn::DbConn, &str, &Value) -> Result<()>,
+) -> Result<usize> {
+    let mut done = 0;
+    loop {
+        let rows = load(conn)?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for (id, doc) in rows {
+            save(conn, &id, &serde_json::from_str(&doc)?)?;
+            done += 1;
+        }
+    }
+}

@@ -301,22 +301,20 @@ fn norm(v: &Option<String>) -> Option<String> {
 
 /// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
 pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
-    let mut done = 0;
-    loop {
-        let rows: Vec<(String, String)> = users::table
-            .filter(users::doc_norm.eq(""))
-            .select((users::id, users::doc))
-            .limit(500)
-            .load(conn)?;
-        if rows.is_empty() {
-            return Ok(done);
-        }
-        for (id, doc) in rows {
-            let doc: Value = serde_json::from_str(&doc)?;
-            diesel::update(users::table.find(&id))
-                .set(users::doc_norm.eq(index_doc(&doc)))
-                .execute(conn)?;
-            done += 1;
-        }
-    }
+    crate::resource::backfill(
+        conn,
+        |c| {
+            Ok(users::table
+                .filter(users::doc_norm.eq(""))
+                .select((users::id, users::doc))
+                .limit(500)
+                .load(c)?)
+        },
+        |c, id, doc| {
+            diesel::update(users::table.find(id))
+                .set(users::doc_norm.eq(index_doc(doc)))
+                .execute(c)?;
+            Ok(())
+        },
+    )
 }

@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod groups;
 pub mod render;
 pub mod request;
+pub mod resources;
 pub mod search;
 pub mod users;
 
@@ -16,40 +17,40 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/Users")
-            .route(web::get().to(users::list))
+            .route(web::get().to(resources::list::<users::UsersEndpoint>))
             .route(web::post().to(users::create))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/Users/.search")
-            .route(web::post().to(users::search))
+            .route(web::post().to(resources::search::<users::UsersEndpoint>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/Users/{id}")
-            .route(web::get().to(users::get))
+            .route(web::get().to(resources::get::<users::UsersEndpoint>))
             .route(web::put().to(users::replace))
             .route(web::patch().to(users::patch))
-            .route(web::delete().to(users::delete))
+            .route(web::delete().to(resources::delete::<users::UsersEndpoint>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/Groups")
-            .route(web::get().to(groups::list))
+            .route(web::get().to(resources::list::<groups::GroupsEndpoint>))
             .route(web::post().to(groups::create))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/Groups/.search")
-            .route(web::post().to(groups::search))
+            .route(web::post().to(resources::search::<groups::GroupsEndpoint>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/Groups/{id}")
-            .route(web::get().to(groups::get))
+            .route(web::get().to(resources::get::<groups::GroupsEndpoint>))
             .route(web::put().to(groups::replace))
             .route(web::patch().to(groups::patch))
-            .route(web::delete().to(groups::delete))
+            .route(web::delete().to(resources::delete::<groups::GroupsEndpoint>))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

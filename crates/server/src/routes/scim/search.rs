@@ -9,7 +9,7 @@ use scim::schema::ResourceKind;
 use serde_json::Value;
 
 use super::request::{self, ListRequest};
-use super::{groups, render, users};
+use super::{groups, render, resources, users};
 use crate::auth::{Auth, ScimRead};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,8 +31,8 @@ async fn part(
     lr: ListRequest,
 ) -> Result<Option<(u64, Vec<Value>)>, ApiError> {
     let out = match kind {
-        ResourceKind::User => users::run_list(state, base, lr).await,
-        ResourceKind::Group => groups::run_list(state, base, lr).await,
+        ResourceKind::User => resources::run_list::<users::UsersEndpoint>(state, base, lr).await,
+        ResourceKind::Group => resources::run_list::<groups::GroupsEndpoint>(state, base, lr).await,
     };
     match out {
         Ok(body) => {
@@ -80,7 +80,7 @@ pub async fn root(
     if user_total.is_none() && group_total.is_none() {
         // neither type accepts the filter: report why, from the User side
         let lr = ListRequest::from_root_search(body.clone(), ResourceKind::User)?;
-        users::run_list(&state, &base, lr).await?;
+        resources::run_list::<users::UsersEndpoint>(&state, &base, lr).await?;
     }
     let users_n = user_total.map_or(0, |(t, _)| t);
     let groups_n = group_total.map_or(0, |(t, _)| t);

@@ -4,14 +4,15 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use scim::projection::{project, AttrSelection};
+use scim::projection::AttrSelection;
 use scim::schema::{Registry, ResourceKind};
 use serde_json::Value;
 use tracing_actix_web::RequestId;
 
 use super::render::{self, GroupRef};
-use super::request::{self, GetQuery, ListQuery, ListRequest};
-use crate::auth::{Auth, ScimRead, ScimWrite};
+use super::request::{self, GetQuery};
+use super::resources::{self, Endpoint};
+use crate::auth::{Auth, ScimWrite};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -42,23 +43,47 @@ fn groups_of(
     Ok(out)
 }
 
-/// Loads one user with its groups if the selection returns them.
+/// `/Users`: the relation is `groups` (direct and indirect).
+pub struct UsersEndpoint;
+
+impl Endpoint for UsersEndpoint {
+    const KIND: ResourceKind = ResourceKind::User;
+    const RELATION: &'static str = "groups";
+    type Item = GroupRef;
+
+    fn get(c: &mut store::DbConn, id: &str) -> store::Result<store::StoredResource> {
+        store::users::get(c, id)
+    }
+
+    fn list(
+        c: &mut store::DbConn,
+        spec: &store::ListSpec<'_>,
+    ) -> store::Result<(i64, Vec<store::StoredResource>)> {
+        store::users::list(c, spec)
+    }
+
+    fn related(
+        c: &mut store::DbConn,
+        ids: &[String],
+    ) -> store::Result<HashMap<String, Vec<GroupRef>>> {
+        groups_of(c, ids)
+    }
+
+    fn delete(tx: &mut store::Tx<'_>, id: &str, if_match: Option<i64>) -> store::Result<()> {
+        store::users::delete(tx, id, if_match)
+    }
+
+    fn render(r: &store::StoredResource, related: Option<&[GroupRef]>, base: &str) -> Value {
+        render::user(r, related, base)
+    }
+}
+
 fn load(
     c: &mut store::DbConn,
     id: &str,
     with_groups: bool,
 ) -> store::Result<(store::StoredResource, Option<Vec<GroupRef>>)> {
-    let user = store::users::get(c, id)?;
-    let groups = if with_groups {
-        Some(
-            groups_of(c, std::slice::from_ref(&user.id))?
-                .remove(&user.id)
-                .unwrap_or_default(),
-        )
-    } else {
-        None
-    };
-    Ok((user, groups))
+    resources::load::<UsersEndpoint>(c, id, with_groups)
 }
 
 fn body(
@@ -67,97 +92,7 @@ fn body(
     base: &str,
     sel: &AttrSelection,
 ) -> Value {
-    project(
-        &render::user(user, groups, base),
-        sel,
-        KIND,
-        Registry::global(),
-    )
-}
-
-/// `GET /Users/{id}`
-pub async fn get(
-    _auth: Auth<ScimRead>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    q: web::Query<GetQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let sel = q.selection(KIND)?;
-    let with_groups = sel.wants("groups");
-    let id = id.into_inner();
-    let (user, groups) =
-        db::run(&state.store, move |s| s.read(|c| load(c, &id, with_groups))).await?;
-    if request::not_modified(&req, user.version) {
-        return Ok(render::not_modified(user.version));
-    }
-    let base = request::base_url(&req, &state);
-    let out = body(&user, groups.as_deref(), &base, &sel);
-    Ok(render::resource(StatusCode::OK, &out, user.version))
-}
-
-/// Runs a list or search request over Users; returns the ListResponse body.
-pub async fn run_list(state: &AppState, base: &str, lr: ListRequest) -> Result<Value, ApiError> {
-    let with_groups = lr.selection.wants("groups");
-    let (lr, total, page, cursors, groups) = db::run(&state.store, move |s| {
-        s.read(|c| {
-            let (total, page, cursors) = match lr.cursor.as_deref() {
-                Some(cursor) => {
-                    let p = store::listing::cursor_page(c, KIND, &lr.spec(), cursor)?;
-                    (p.total, p.page, Some((p.next, p.previous)))
-                }
-                None => {
-                    let (total, page) = store::users::list(c, &lr.spec())?;
-                    (total, page, None)
-                }
-            };
-            let groups = if with_groups {
-                let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
-                groups_of(c, &ids)?
-            } else {
-                HashMap::new()
-            };
-            Ok((lr, total, page, cursors, groups))
-        })
-    })
-    .await?;
-    let resources = page
-        .iter()
-        .map(|u| {
-            let g = with_groups.then(|| groups.get(&u.id).map(Vec::as_slice).unwrap_or(&[]));
-            body(u, g, base, &lr.selection)
-        })
-        .collect();
-    let total = u64::try_from(total).unwrap_or_default();
-    Ok(match cursors {
-        Some((next, previous)) => request::cursor_list_response(total, resources, next, previous),
-        None => scim::messages::list_response(total, lr.start, resources),
-    })
-}
-
-/// `GET /Users?filter=…&startIndex=…&count=…&sortBy=…`
-pub async fn list(
-    _auth: Auth<ScimRead>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let lr = ListRequest::from_query(&q, KIND)?;
-    let base = request::base_url(&req, &state);
-    Ok(render::ok(&run_list(&state, &base, lr).await?))
-}
-
-/// `POST /Users/.search` (RFC 7644 §3.4.3)
-pub async fn search(
-    _auth: Auth<ScimRead>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let body = request::json_body(&req, &state, payload).await?;
-    let lr = ListRequest::from_search(body, KIND)?;
-    let base = request::base_url(&req, &state);
-    Ok(render::ok(&run_list(&state, &base, lr).await?))
+    resources::body::<UsersEndpoint>(user, groups, base, sel)
 }
 
 /// `POST /Users`
@@ -257,24 +192,4 @@ pub async fn patch(
     let base = request::base_url(&req, &state);
     let out = body(&user, groups.as_deref(), &base, &sel);
     Ok(render::resource(StatusCode::OK, &out, user.version))
-}
-
-/// `DELETE /Users/{id}`: 204; the user's memberships end.
-pub async fn delete(
-    auth: Auth<ScimWrite>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    request_id: RequestId,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let if_match = request::if_match(&req)?;
-    let ctx = auth.principal.write_ctx(&request_id.to_string());
-    let id = id.into_inner();
-    let log_id = id.clone();
-    db::run(&state.store, move |s| {
-        s.write(&ctx, |tx| store::users::delete(tx, &id, if_match))
-    })
-    .await?;
-    tracing::info!(user_id = %log_id, "user deleted");
-    Ok(HttpResponse::NoContent().finish())
 }
