@@ -184,6 +184,7 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
             &db.url(),
         ])
         .env("ROSTER_LOG", "info")
+        .env("ROSTER_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -196,6 +197,12 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
     let (status, body) = http_get(port, "/scim/v2/Users", Some(&token)).unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(http_get(port, "/readyz", None).unwrap().0, 200);
+    assert_eq!(
+        http_get(port, "/scim/v2/Groups", Some("not-a-token"))
+            .unwrap()
+            .0,
+        401
+    );
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -220,6 +227,19 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert!(log.contains("Roster listening"), "{log}");
     assert!(!log.contains(&token), "the token never appears in logs");
+    // JSON logs: every line is one JSON object; lines written while serving a request carry
+    // its request id (the 401 below is logged inside the request span)
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("request_id") && l.contains("/scim/v2/Groups")),
+        "{log}"
+    );
 }
 
 #[test]
