@@ -182,6 +182,8 @@ pub struct AnyScope;
 pub struct ScimRead;
 /// `scim.write`
 pub struct ScimWrite;
+/// `audit.read`: the read-only compliance history under `/audit/v1`.
+pub struct AuditRead;
 
 impl Scope for AnyScope {
     const NAME: Option<&'static str> = None;
@@ -191,6 +193,9 @@ impl Scope for ScimRead {
 }
 impl Scope for ScimWrite {
     const NAME: Option<&'static str> = Some("scim.write");
+}
+impl Scope for AuditRead {
+    const NAME: Option<&'static str> = Some("audit.read");
 }
 
 /// Extractor: an authenticated caller holding scope `S`.

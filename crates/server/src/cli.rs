@@ -1,4 +1,4 @@
-//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`.
+//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify`.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,9 @@ pub enum Command {
     Token(TokenCommand),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Check the tamper-evident event log (`roster audit verify`).
+    #[command(subcommand)]
+    Audit(crate::cli_audit::AuditCommand),
 }
 
 /// `roster token …`
@@ -89,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token(cmd),
+        Command::Audit(cmd) => crate::cli_audit::run(cmd),
     }
 }
 

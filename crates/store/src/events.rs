@@ -137,8 +137,45 @@ pub enum Verdict {
     },
 }
 
+/// A head recorded earlier (from `GET /audit/v1/head`): the chain must still pass through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedHead {
+    /// The recorded seq.
+    pub seq: i64,
+    /// The recorded hash of that event.
+    pub hash: String,
+}
+
+impl std::str::FromStr for ExpectedHead {
+    type Err = String;
+
+    /// Parses `SEQ:HASH` (a 64-digit lowercase hex SHA-256).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (seq, hash) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("expected SEQ:HASH, got '{s}'"))?;
+        let seq: i64 = seq
+            .parse()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| format!("'{seq}' is not a sequence number"))?;
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("'{hash}' is not a 64-digit hex SHA-256"));
+        }
+        Ok(ExpectedHead { seq, hash })
+    }
+}
+
 /// Walks the whole chain in pages and checks seq continuity, links and hashes, then the head.
 pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
+    verify_against(conn, None)
+}
+
+/// [`verify`], and also checks that the chain still passes through a head recorded earlier:
+/// the event at `expected.seq` must exist and carry `expected.hash`.
+pub fn verify_against(conn: &mut DbConn, expected: Option<&ExpectedHead>) -> Result<Verdict> {
     const PAGE: i64 = 1000;
     let mut expected_seq = 1i64;
     let mut prev = GENESIS_HASH.to_string();
@@ -168,11 +205,27 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
             if compute_hash(&e) != e.hash {
                 return Ok(broken("content does not match its hash".into()));
             }
+            if let Some(x) = expected.filter(|x| x.seq == e.seq && x.hash != e.hash) {
+                return Ok(broken(format!(
+                    "hash {} differs from the expected head {}: history up to here was rewritten",
+                    e.hash, x.hash
+                )));
+            }
             prev = e.hash.clone();
             cursor = e.seq;
             expected_seq += 1;
             checked += 1;
         }
+    }
+    if let Some(x) = expected.filter(|x| x.seq > cursor || (x.seq == 0 && x.hash != GENESIS_HASH)) {
+        return Ok(Verdict::Broken {
+            checked,
+            seq: x.seq,
+            reason: format!(
+                "the expected head {}:{} is not in the chain, which ends at seq {cursor}",
+                x.seq, x.hash
+            ),
+        });
     }
     let (head_seq, head_hash) = head(conn)?;
     if head_seq != cursor || head_hash != prev {

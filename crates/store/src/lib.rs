@@ -4,6 +4,7 @@
 //! write transaction: it locks `event_head`, changes resource and membership rows, appends the
 //! hash-chained event and maintains the history tables, all or nothing.
 
+pub mod audit;
 pub mod conn;
 pub mod error;
 pub mod events;

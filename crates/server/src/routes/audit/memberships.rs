@@ -1,0 +1,247 @@
+//! Who was in a group at an instant or over a window, and which groups a user was in
+//! (directly and through nested groups) over a window, with the periods.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{NaiveDateTime, TimeDelta};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use store::audit::{AtLookup, Period};
+use store::resource::ResourceType;
+
+use super::export::{self, cell, Listing, Page};
+use super::{instant, limit, never_existed, not_at, ts, window};
+use crate::auth::{AuditRead, Auth};
+use crate::db;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Query parameters of the membership lists: `at`, or a window `from`/`to`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipParams {
+    at: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum When {
+    At(NaiveDateTime),
+    Window(Option<NaiveDateTime>, NaiveDateTime),
+}
+
+fn when(q: &MembershipParams) -> Result<When, ApiError> {
+    if q.from.is_some() || q.to.is_some() {
+        if q.at.is_some() {
+            return Err(scim::Error::invalid_value(
+                "give either at, or a window with from and/or to, not both",
+            )
+            .into());
+        }
+        let (from, to) = window(q.from.as_deref(), q.to.as_deref())?;
+        return Ok(When::Window(from, to));
+    }
+    Ok(When::At(
+        instant("at", q.at.as_deref())?.unwrap_or_else(store::write::now),
+    ))
+}
+
+fn period_json(p: &Period) -> Value {
+    json!({"from": ts(p.valid_from), "to": p.valid_to.map(ts), "source": p.source})
+}
+
+fn member_json(id: String, kind: &str, display: Option<&String>, periods: &[Period]) -> Value {
+    json!({
+        "value": id,
+        "type": kind,
+        "display": display,
+        "periods": periods.iter().map(period_json).collect::<Vec<_>>(),
+    })
+}
+
+const MEMBER_COLUMNS: &[&str] = &["value", "type", "display", "source", "from", "to"];
+
+fn member_rows(item: &Value) -> Vec<Vec<String>> {
+    let periods = item["periods"].as_array().cloned().unwrap_or_default();
+    periods
+        .iter()
+        .map(|p| {
+            vec![
+                cell(item.get("value")),
+                cell(item.get("type")),
+                cell(item.get("display")),
+                cell(p.get("source")),
+                cell(p.get("from")),
+                cell(p.get("to")),
+            ]
+        })
+        .collect()
+}
+
+/// `GET /audit/v1/Groups/{id}/members?at=T` (members at `T`, default now) or `?from=&to=`
+/// (everyone who was a member at any moment of `[from, to)`, with their periods).
+pub async fn group_members(
+    _auth: Auth<AuditRead>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<MembershipParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let limit = limit(q.limit.as_deref())?;
+    let when = when(&q)?;
+    let check_id = id.clone();
+    match when {
+        // At T the group must have existed then; over a window it must have existed at all.
+        When::At(at) => {
+            let found = db::run(&state.store, move |s| {
+                s.read(|c| store::audit::resource_at(c, ResourceType::Group, &check_id, at))
+            })
+            .await?;
+            if !matches!(found, AtLookup::Found(_)) {
+                return Err(not_at("Group", &id, at, &found));
+            }
+        }
+        When::Window(..) => {
+            let created = db::run(&state.store, move |s| {
+                s.read(|c| store::audit::created(c, ResourceType::Group, &check_id))
+            })
+            .await?;
+            if created.is_none() {
+                return Err(never_existed("Group", &id));
+            }
+        }
+    }
+    let listing = Listing::new(
+        move |c, cursor, limit| {
+            let after = cursor.unwrap_or_default();
+            let (members, names_at) = match when {
+                When::At(at) => {
+                    let rows = store::audit::members_at(c, &id, at, after, limit)?;
+                    let members: Vec<(String, Vec<Period>)> = rows
+                        .into_iter()
+                        .map(|p| (p.member_id.clone(), vec![p]))
+                        .collect();
+                    (members, at)
+                }
+                When::Window(from, to) => {
+                    let rows = store::audit::members_in_window(c, &id, from, to, after, limit)?;
+                    (rows, to - TimeDelta::microseconds(1))
+                }
+            };
+            let ids: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
+            let names = store::audit::names_at(c, &ids, names_at)?;
+            let next = (members.len() as i64 == limit)
+                .then(|| ids.last().cloned())
+                .flatten();
+            let items = members
+                .into_iter()
+                .map(|(m, periods)| {
+                    let kind = periods
+                        .first()
+                        .map(|p| p.member_type.clone())
+                        .unwrap_or_default();
+                    let display = names.get(&m);
+                    member_json(m.clone(), &kind, display, &periods)
+                })
+                .collect();
+            Ok(Page { items, next })
+        },
+        MEMBER_COLUMNS,
+        member_rows,
+    );
+    export::respond(&req, &state.store, listing, q.into_inner().cursor, limit).await
+}
+
+const GROUP_COLUMNS: &[&str] = &["value", "display", "membership", "from", "to", "via"];
+
+fn group_rows(item: &Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for kind in ["direct", "indirect"] {
+        for p in item[kind].as_array().into_iter().flatten() {
+            let via = p["via"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" > ")
+                })
+                .unwrap_or_default();
+            out.push(vec![
+                cell(item.get("value")),
+                cell(item.get("display")),
+                kind.to_string(),
+                cell(p.get("from")),
+                cell(p.get("to")),
+                via,
+            ]);
+        }
+    }
+    out
+}
+
+/// `GET /audit/v1/Users/{id}/groups?from=T1&to=T2` (or `?at=T`): every group the user belonged
+/// to during the window, directly or through nested groups, with the periods; an indirect
+/// period is the intersection of the periods along the chain, `via` lists the chain.
+pub async fn user_groups(
+    _auth: Auth<AuditRead>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<MembershipParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let limit = limit(q.limit.as_deref())?;
+    let (from, to) = match when(&q)? {
+        When::At(at) => (Some(at), at + TimeDelta::microseconds(1)),
+        When::Window(from, to) => (from, to),
+    };
+    let check_id = id.clone();
+    let created = db::run(&state.store, move |s| {
+        s.read(|c| store::audit::created(c, ResourceType::User, &check_id))
+    })
+    .await?;
+    if created.is_none() {
+        return Err(never_existed("User", &id));
+    }
+    let listing = Listing::new(
+        move |c, cursor, limit| {
+            let after = cursor.unwrap_or_default();
+            let all = store::audit::by_group(store::audit::groups_of_member(c, &id, from, to)?);
+            let page: Vec<(String, Vec<store::audit::GroupPath>)> = all
+                .into_iter()
+                .filter(|(g, _)| g.as_str() > after)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect();
+            let ids: Vec<String> = page.iter().map(|(g, _)| g.clone()).collect();
+            let names = store::audit::names_at(c, &ids, to - TimeDelta::microseconds(1))?;
+            let next = (page.len() as i64 == limit)
+                .then(|| ids.last().cloned())
+                .flatten();
+            let items = page
+                .into_iter()
+                .map(|(g, paths)| {
+                    let (direct, indirect): (Vec<_>, Vec<_>) =
+                        paths.into_iter().partition(|p| p.depth == 0);
+                    json!({
+                        "value": g,
+                        "display": names.get(&g),
+                        "direct": direct.iter().map(|p| json!({"from": ts(p.valid_from), "to": p.valid_to.map(ts)})).collect::<Vec<_>>(),
+                        "indirect": indirect.iter().map(|p| {
+                            let mut via: Vec<&str> = p.path.split('/').collect();
+                            via.pop();
+                            json!({"from": ts(p.valid_from), "to": p.valid_to.map(ts), "via": via})
+                        }).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            Ok(Page { items, next })
+        },
+        GROUP_COLUMNS,
+        group_rows,
+    );
+    export::respond(&req, &state.store, listing, q.into_inner().cursor, limit).await
+}

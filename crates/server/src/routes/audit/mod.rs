@@ -1,0 +1,178 @@
+//! The compliance history under `/audit/v1`: read-only, token scope `audit.read`.
+//!
+//! Lists are keyset-paged (`cursor`, `limit`) and answer `{"items": [...], "nextCursor": "..."}`;
+//! with `Accept: text/csv` or `application/x-ndjson` they stream the whole result instead (see
+//! [`export`]). Nothing here writes: every other method is `405`.
+
+pub mod events;
+pub mod export;
+pub mod memberships;
+pub mod reports;
+pub mod resources;
+
+use actix_web::{web, HttpRequest};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta};
+
+use crate::error::ApiError;
+
+/// Registers the audit routes (inside the `/audit/v1` scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let get = |path: &str, route: actix_web::Route| {
+        web::resource(path.to_string())
+            .route(route)
+            .default_service(web::to(method_not_allowed))
+    };
+    cfg.service(get("/head", web::get().to(events::head)))
+        .service(get("/events", web::get().to(events::list)))
+        .service(get("/Users/{id}", web::get().to(resources::user_at)))
+        .service(get(
+            "/Users/{id}/versions",
+            web::get().to(resources::user_versions),
+        ))
+        .service(get(
+            "/Users/{id}/groups",
+            web::get().to(memberships::user_groups),
+        ))
+        .service(get("/Groups/{id}", web::get().to(resources::group_at)))
+        .service(get(
+            "/Groups/{id}/versions",
+            web::get().to(resources::group_versions),
+        ))
+        .service(get(
+            "/Groups/{id}/members",
+            web::get().to(memberships::group_members),
+        ))
+        .service(get("/reports/orphans", web::get().to(reports::orphans)))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+    Err(scim::Error::not_found(format!("no audit endpoint at {}", req.path())).into())
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+    Err(scim::Error::new(
+        405,
+        None,
+        format!(
+            "{} is not allowed on {}: the audit API is read-only (GET)",
+            req.method(),
+            req.path()
+        ),
+    )
+    .into())
+}
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// Largest `limit`.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// Parses `limit` (1..=1000, default 100).
+pub fn limit(raw: Option<&str>) -> Result<i64, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            scim::Error::invalid_value(format!(
+                "limit must be a whole number from 1 to {MAX_LIMIT}, not '{raw}'"
+            ))
+            .into()
+        })
+}
+
+/// Parses an instant parameter: RFC 3339 (`2026-03-01T09:00:00Z`, any offset), or a date
+/// (`2026-03-01`, its midnight UTC). Precision beyond microseconds is dropped.
+pub fn instant(name: &str, raw: Option<&str>) -> Result<Option<NaiveDateTime>, ApiError> {
+    let Some(raw) = raw.map(str::trim) else {
+        return Ok(None);
+    };
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.naive_utc())
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .ok_or_else(|| {
+            scim::Error::invalid_value(format!(
+                "{name} must be an RFC 3339 date-time such as 2026-03-01T09:00:00Z (or a date \
+                 such as 2026-03-01), not '{raw}'"
+            ))
+        })?;
+    let micros = TimeDelta::microseconds(1);
+    let truncated = chrono::DurationRound::duration_trunc(parsed, micros).unwrap_or(parsed);
+    Ok(Some(truncated))
+}
+
+/// A time window `[from, to)`; `to` defaults to now.
+pub fn window(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<NaiveDateTime>, NaiveDateTime), ApiError> {
+    let from = instant("from", from)?;
+    let to = instant("to", to)?.unwrap_or_else(|| store::write::now() + TimeDelta::microseconds(1));
+    if from.is_some_and(|f| f >= to) {
+        return Err(scim::Error::invalid_value("from must be before to").into());
+    }
+    Ok((from, to))
+}
+
+/// An instant as the audit API writes it: RFC 3339 UTC with microseconds, exact enough to be
+/// passed back as `at`.
+pub fn ts(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The 404 for a point-in-time lookup that found nothing, saying why.
+pub fn not_at(kind: &str, id: &str, at: NaiveDateTime, found: &store::audit::AtLookup) -> ApiError {
+    use store::audit::AtLookup;
+    let detail = match found {
+        AtLookup::NeverExisted | AtLookup::Found(_) => {
+            format!("no {kind} with id '{id}' has ever existed")
+        }
+        AtLookup::NotYetCreated { created } => format!(
+            "{kind} '{id}' did not exist at {}: it was created at {}",
+            ts(at),
+            ts(*created)
+        ),
+        AtLookup::Deleted { deleted } => format!(
+            "{kind} '{id}' did not exist at {}: it was deleted at {}",
+            ts(at),
+            ts(*deleted)
+        ),
+    };
+    scim::Error::not_found(detail).into()
+}
+
+/// The 404 for a resource id that never existed.
+pub fn never_existed(kind: &str, id: &str) -> ApiError {
+    scim::Error::not_found(format!("no {kind} with id '{id}' has ever existed")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_limits() {
+        let t = instant("at", Some("2026-03-01T10:00:00.1234567+02:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ts(t), "2026-03-01T08:00:00.123456Z");
+        assert_eq!(
+            ts(instant("at", Some("2026-03-01")).unwrap().unwrap()),
+            "2026-03-01T00:00:00.000000Z"
+        );
+        assert!(instant("at", Some("yesterday")).is_err());
+        assert_eq!(limit(None).unwrap(), 100);
+        assert!(limit(Some("0")).is_err());
+        assert!(limit(Some("1001")).is_err());
+        assert!(limit(Some("x")).is_err());
+    }
+}
