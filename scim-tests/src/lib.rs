@@ -121,8 +121,17 @@ pub struct TestApp {
 impl TestApp {
     /// Starts Roster on a fresh database, or `None` if the backend is not configured.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// [`spawn`](TestApp::spawn) with settings changed by `configure`.
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeArgs),
+    ) -> Option<TestApp> {
         let db = TestDb::create(backend)?;
-        let args = ServeArgs::for_database(&db.url());
+        let mut args = ServeArgs::for_database(&db.url());
+        configure(&mut args);
         let app = Application::build(&args).expect("server starts");
         let addr = format!("http://{}", app.addr());
         let state = app.state().clone();

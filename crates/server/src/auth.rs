@@ -227,6 +227,63 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.to_string())
 }
 
+/// Registry look-ups of verified tokens, kept for a short time so that a busy client does not
+/// cost a database round trip per request. A revocation (or expiry) is seen at the latest
+/// `recheck` after it happens (default 1 s, `ROSTER_TOKEN_RECHECK_MS`; 0 disables the cache).
+#[derive(Clone)]
+pub struct TokenCache {
+    recheck: std::time::Duration,
+    entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, CachedToken>>>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    record: Option<store::tokens::TokenRecord>,
+    checked: std::time::Instant,
+}
+
+/// Most cached registrations; beyond it the cache starts over (only signed tokens get in).
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    /// A cache that re-reads a registration after `recheck`.
+    pub fn new(recheck: std::time::Duration) -> Self {
+        TokenCache {
+            recheck,
+            entries: Default::default(),
+        }
+    }
+
+    fn get(&self, jti: &str) -> Option<Option<store::tokens::TokenRecord>> {
+        if self.recheck.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(jti)
+            .filter(|e| e.checked.elapsed() < self.recheck)
+            .map(|e| e.record.clone())
+    }
+
+    fn put(&self, jti: &str, record: Option<store::tokens::TokenRecord>) {
+        if self.recheck.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(
+                jti.to_string(),
+                CachedToken {
+                    record,
+                    checked: std::time::Instant::now(),
+                },
+            );
+        }
+    }
+}
+
 /// Verifies a token completely (signature, claims, registry); returns the caller.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let invalid = || ApiError::Unauthorized {
@@ -239,11 +296,18 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
             invalid()
         })?;
     let claims = data.claims;
-    let jti = claims.jti.clone();
-    let record = crate::db::run(&state.store, move |s| {
-        s.read(|c| store::tokens::find(c, &jti))
-    })
-    .await?;
+    let record = match state.tokens.get(&claims.jti) {
+        Some(record) => record,
+        None => {
+            let jti = claims.jti.clone();
+            let record = crate::db::run(&state.store, move |s| {
+                s.read(|c| store::tokens::find(c, &jti))
+            })
+            .await?;
+            state.tokens.put(&claims.jti, record.clone());
+            record
+        }
+    };
     let now = Utc::now().naive_utc();
     match record {
         Some(r) if r.revoked.is_none() && r.expires.is_none_or(|e| e > now) => Ok(Principal {

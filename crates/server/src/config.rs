@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How long a verified token's registration is trusted before it is read again, in
+    /// milliseconds: a revocation takes effect within this time (0: read on every request).
+    #[arg(long, env = "ROSTER_TOKEN_RECHECK_MS", default_value_t = 1000)]
+    pub token_recheck_ms: u64,
+
     /// Most operations accepted in one `/Bulk` request.
     #[arg(long, env = "ROSTER_BULK_MAX_OPERATIONS", default_value_t = 1000)]
     pub bulk_max_operations: usize,
@@ -95,6 +100,7 @@ impl ServeArgs {
             max_body_bytes: 1024 * 1024,
             bulk_max_operations: 1000,
             schema_dir: None,
+            token_recheck_ms: 0,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             public_url: None,
             db: DatabaseArgs {

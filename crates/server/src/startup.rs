@@ -40,6 +40,9 @@ impl Application {
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             max_body_bytes: args.max_body_bytes,
+            tokens: crate::auth::TokenCache::new(std::time::Duration::from_millis(
+                args.token_recheck_ms,
+            )),
             bulk: crate::state::BulkLimits {
                 max_operations: args.bulk_max_operations.max(1),
                 max_payload_bytes: args.bulk_max_payload_bytes,

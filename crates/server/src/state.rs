@@ -15,6 +15,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `/Bulk` limits (advertised in ServiceProviderConfig).
     pub bulk: BulkLimits,
+    /// Recently verified token registrations (see [`crate::auth::TokenCache`]).
+    pub tokens: crate::auth::TokenCache,
 }
 
 /// Limits of `/Bulk` (RFC 7644 §3.7.4).

@@ -555,11 +555,11 @@ impl Compiler {
                 )))
             }
         };
-        // two-valued logic: an absent value compares false, so `not` includes it
-        Ok(Fragment::new()
-            .sql("COALESCE((")
-            .append(cond)
-            .sql("), FALSE)"))
+        // A comparison with an absent value is NULL, which WHERE treats as false; `not` turns
+        // NULL into false before negating (see `not`), so absent values are two-valued where it
+        // matters while plain comparisons stay index-searchable (a COALESCE around them made
+        // SQLite and PostgreSQL scan).
+        Ok(cond)
     }
 
     /// `members…` on Groups and `groups…` on Users: conditions on membership rows.
@@ -699,8 +699,15 @@ impl Rel {
     }
 }
 
+/// Negation with two-valued logic: a condition that is NULL (it compared an absent value)
+/// counts as false, so its negation is true (`ne` and `not` include resources without the
+/// attribute, as `scim::filter::eval` does). AND/OR keep SQL's three-valued logic below, which
+/// agrees with "NULL is false" once the result is coalesced here or read by WHERE.
 fn not(c: Condition) -> Condition {
-    Fragment::new().sql("NOT (").append(c).sql(")")
+    Fragment::new()
+        .sql("NOT COALESCE((")
+        .append(c)
+        .sql("), FALSE)")
 }
 
 fn bad_datetime(path: &AttrPath) -> String {

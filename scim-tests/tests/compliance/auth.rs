@@ -172,7 +172,42 @@ async fn scopes_are_enforced(app: TestApp) {
     assert!(create.request_id.is_some());
 }
 
+async fn revocation_is_seen_within_the_recheck_interval(app: TestApp) {
+    // this case needs its own server with the token cache on (the harness default is off)
+    let backend = app.backend;
+    drop(app);
+    let app = TestApp::spawn_with(backend, |a| a.token_recheck_ms = 1500)
+        .await
+        .unwrap();
+    let t = app.token(&["scim.read"]);
+    assert_eq!(app.get("/Users", &t).await.status(), 200);
+    let jti = app.state.store.read(store::tokens::list).unwrap()[0]
+        .jti
+        .clone();
+    app.state
+        .store
+        .write(&store::WriteCtx::system("test"), |tx| {
+            store::tokens::revoke(tx, &jti)
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let status = app.get("/Users", &t).await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "revocation not seen in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() <= std::time::Duration::from_millis(1600));
+}
+
 backend_tests!(
+    revocation_is_seen_within_the_recheck_interval,
     missing_and_malformed_tokens_are_401,
     forged_tokens_are_401,
     revoked_and_expired_tokens_are_401,
