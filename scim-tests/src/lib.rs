@@ -216,6 +216,15 @@ pub fn user_body(user_name: &str) -> Value {
     })
 }
 
+/// A Group body with these member ids.
+pub fn group_body(name: &str, members: &[&str]) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": name,
+        "members": members.iter().map(|m| serde_json::json!({"value": m})).collect::<Vec<_>>()
+    })
+}
+
 /// Reads a JSON body and asserts it is a SCIM error with this status (and scimType, if given).
 pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&str>) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");

@@ -62,6 +62,15 @@ fn http(
     Some((status, out))
 }
 
+/// Waits (30 s at most) until the server on `port` answers `/healthz`.
+fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/healthz", None).map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn token_issue_list_revoke() {
     let db = TempDb::new();
@@ -189,11 +198,7 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/healthz", None).map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_healthy(port);
     let (status, body) = http_get(port, "/scim/v2/Users", Some(&token)).unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(http_get(port, "/readyz", None).unwrap().0, 200);
@@ -296,11 +301,7 @@ fn custom_schema_extensions_from_roster_schema_dir() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/healthz", None).map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_healthy(port);
     let urn = "urn:acme:params:scim:schemas:extension:2.0:Group";
     let (status, body) = http(
         port,

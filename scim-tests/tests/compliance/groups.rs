@@ -1,16 +1,8 @@
 //! `/Groups`: members as rows, User.groups, membership removal on delete.
 
 use reqwest::Method;
-use scim_tests::{assert_scim_error, backend_tests, TestApp};
+use scim_tests::{assert_scim_error, backend_tests, group_body, TestApp};
 use serde_json::{json, Value};
-
-fn group_body(name: &str, members: &[&str]) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-        "displayName": name,
-        "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()
-    })
-}
 
 fn member_ids(g: &Value) -> Vec<String> {
     let mut v: Vec<String> = g["members"]

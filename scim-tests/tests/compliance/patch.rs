@@ -1,7 +1,7 @@
 //! PATCH (RFC 7644 §3.5.2) as Entra ID and Okta send it, projection, search, nested groups.
 
 use reqwest::Method;
-use scim_tests::{assert_scim_error, backend_tests, user_body, TestApp};
+use scim_tests::{assert_scim_error, backend_tests, group_body, user_body, TestApp};
 use serde_json::{json, Value};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -9,14 +9,6 @@ const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn ops(ops: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": ops})
-}
-
-fn group_body(name: &str, members: &[&str]) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-        "displayName": name,
-        "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()
-    })
 }
 
 async fn entra_user_patch(app: TestApp) {
