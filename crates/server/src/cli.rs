@@ -1,4 +1,4 @@
-//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify`.
+//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify|prune`.
 
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ pub enum Command {
     Token(TokenCommand),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Check the tamper-evident event log (`roster audit verify`).
+    /// Check the tamper-evident event log (`roster audit verify`), prune old history.
     #[command(subcommand)]
     Audit(crate::cli_audit::AuditCommand),
 }

@@ -3,6 +3,11 @@
 //! Each event's `hash` is `SHA-256(prev_hash || canonical(event))`, where the canonical form is a
 //! JSON array of the event's fields in a fixed order, with `before`/`after` exactly as stored.
 //! Editing, deleting or reordering any row breaks the chain at that row, which [`verify`] finds.
+//!
+//! `roster audit prune` (see [`crate::history::prune`]) deletes the oldest events; the chain
+//! then starts at the [`Anchor`] (the first remaining seq and the hash it must link to), which
+//! the prune also records in a `prune` event appended to the chain. [`verify`] starts at the
+//! anchor and checks the anchor itself against the latest prune event.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -10,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::conn::DbConn;
 use crate::error::Result;
-use crate::schema::{event_head, events};
+use crate::schema::{chain_anchor, event_head, events};
 
 /// The hash that precedes the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -118,6 +123,163 @@ pub fn head(conn: &mut DbConn) -> Result<(i64, String)> {
         .first(conn)?)
 }
 
+/// The `action` of the event a prune appends.
+pub const PRUNE_ACTION: &str = "prune";
+/// The `resource_type` of the event a prune appends.
+pub const AUDIT_RESOURCE: &str = "Audit";
+/// The `resource_id` of the event a prune appends.
+pub const CHAIN_ID: &str = "chain";
+
+/// Where the chain starts: seq 1 and the genesis hash until the first prune, then the first
+/// event left by the latest prune and the hash of the last event it deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Anchor {
+    /// The first event of the chain.
+    pub seq: i64,
+    /// The `prev_hash` that event must carry.
+    pub prev_hash: String,
+    /// Everything before this instant was pruned (`None`: never pruned).
+    pub pruned_before: Option<NaiveDateTime>,
+    /// The `prune` event that recorded this anchor (`None`: never pruned).
+    pub prune_seq: Option<i64>,
+}
+
+impl Anchor {
+    /// The anchor of a chain that was never pruned.
+    pub fn genesis() -> Anchor {
+        Anchor {
+            seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            pruned_before: None,
+            prune_seq: None,
+        }
+    }
+}
+
+/// The chain anchor. A database without the `chain_anchor` table (not yet migrated) or
+/// without its row was never pruned by Roster: the anchor is then the genesis. (Removing the
+/// row of a pruned chain does not help hide anything: verification then starts at seq 1 and
+/// reports the pruned events as missing.)
+pub fn anchor(conn: &mut DbConn) -> Result<Anchor> {
+    let row = chain_anchor::table
+        .find(1)
+        .select((
+            chain_anchor::seq,
+            chain_anchor::prev_hash,
+            chain_anchor::pruned_before,
+            chain_anchor::prune_seq,
+        ))
+        .first::<Anchor>(conn)
+        .optional();
+    Ok(match row {
+        Ok(Some(a)) => a,
+        Ok(None) | Err(_) => Anchor::genesis(),
+    })
+}
+
+/// Replaces the anchor (inside the prune's write transaction).
+pub(crate) fn set_anchor(conn: &mut DbConn, a: &Anchor) -> Result<()> {
+    let n = diesel::update(chain_anchor::table.find(1))
+        .set((
+            chain_anchor::seq.eq(a.seq),
+            chain_anchor::prev_hash.eq(&a.prev_hash),
+            chain_anchor::pruned_before.eq(a.pruned_before),
+            chain_anchor::prune_seq.eq(a.prune_seq),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(chain_anchor::table)
+            .values((
+                chain_anchor::id.eq(1),
+                chain_anchor::seq.eq(a.seq),
+                chain_anchor::prev_hash.eq(&a.prev_hash),
+                chain_anchor::pruned_before.eq(a.pruned_before),
+                chain_anchor::prune_seq.eq(a.prune_seq),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The event `seq`, if it exists.
+pub fn by_seq(conn: &mut DbConn, seq: i64) -> Result<Option<Event>> {
+    Ok(events::table
+        .find(seq)
+        .select(Event::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The instant format of the chain (and of the prune record).
+pub fn format_ts(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Checks the anchor against the latest prune event found in the chain (`None` if none):
+/// `Err(reason)` if they disagree.
+fn check_anchor(a: &Anchor, last_prune: Option<&Event>) -> std::result::Result<(), (i64, String)> {
+    match (a.prune_seq, last_prune) {
+        (None, None) => {
+            if a.seq != 1 || a.prev_hash != GENESIS_HASH || a.pruned_before.is_some() {
+                return Err((
+                    a.seq,
+                    format!(
+                        "the chain anchor says the chain starts at seq {} but no prune event \
+                         records a cut there",
+                        a.seq
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        (None, Some(p)) => Err((
+            p.seq,
+            format!(
+                "prune event {} is in the chain but the chain anchor does not record it \
+                 (the anchor was reset)",
+                p.seq
+            ),
+        )),
+        (Some(ps), None) => Err((
+            ps,
+            format!("the chain anchor names prune event {ps}, which is not in the chain"),
+        )),
+        (Some(ps), Some(p)) if p.seq != ps => Err((
+            p.seq,
+            format!(
+                "the latest prune event is {} but the chain anchor names prune event {ps}",
+                p.seq
+            ),
+        )),
+        (Some(ps), Some(p)) => {
+            let rec: serde_json::Value = p
+                .after
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default();
+            let seq_ok = rec["anchor"]["seq"].as_i64() == Some(a.seq);
+            let hash_ok = rec["anchor"]["prevHash"].as_str() == Some(a.prev_hash.as_str());
+            let cut_ok =
+                rec["before"].as_str().map(str::to_string) == a.pruned_before.map(format_ts);
+            if seq_ok && hash_ok && cut_ok {
+                Ok(())
+            } else {
+                Err((
+                    a.seq,
+                    format!(
+                        "the chain anchor (seq {}, prev_hash {}, pruned before {}) does not \
+                         match what prune event {ps} recorded ({})",
+                        a.seq,
+                        a.prev_hash,
+                        a.pruned_before.map(format_ts).unwrap_or_else(|| "-".into()),
+                        rec
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// Outcome of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -168,19 +330,54 @@ impl std::str::FromStr for ExpectedHead {
     }
 }
 
-/// Walks the whole chain in pages and checks seq continuity, links and hashes, then the head.
+/// Walks the whole chain from its anchor in pages and checks seq continuity, links and hashes,
+/// the anchor against the latest prune event, then the head.
 pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
     verify_against(conn, None)
 }
 
 /// [`verify`], and also checks that the chain still passes through a head recorded earlier:
-/// the event at `expected.seq` must exist and carry `expected.hash`.
+/// the event at `expected.seq` must exist and carry `expected.hash`. A head that has since been
+/// pruned cannot be checked, which is reported as a break (never silently passed).
 pub fn verify_against(conn: &mut DbConn, expected: Option<&ExpectedHead>) -> Result<Verdict> {
     const PAGE: i64 = 1000;
-    let mut expected_seq = 1i64;
-    let mut prev = GENESIS_HASH.to_string();
+    let anchor = anchor(conn)?;
+    if anchor.seq < 1 {
+        return Ok(Verdict::Broken {
+            checked: 0,
+            seq: anchor.seq,
+            reason: format!("the chain anchor names seq {}", anchor.seq),
+        });
+    }
+    if let Some(x) = expected.filter(|x| x.seq < anchor.seq) {
+        return Ok(Verdict::Broken {
+            checked: 0,
+            seq: x.seq,
+            reason: format!(
+                "the expected head {}:{} was pruned: the chain now starts at seq {} (prune event \
+                 {} removed everything before {}; it recorded hash {} for seq {}), so a head \
+                 recorded before that prune can no longer be checked",
+                x.seq,
+                x.hash,
+                anchor.seq,
+                anchor
+                    .prune_seq
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                anchor
+                    .pruned_before
+                    .map(format_ts)
+                    .unwrap_or_else(|| "?".into()),
+                anchor.prev_hash,
+                anchor.seq - 1
+            ),
+        });
+    }
+    let mut expected_seq = anchor.seq;
+    let mut prev = anchor.prev_hash.clone();
     let mut checked = 0u64;
-    let mut cursor = 0i64;
+    let mut cursor = anchor.seq - 1;
+    let mut last_prune: Option<Event> = None;
     loop {
         let page = after(conn, cursor, PAGE)?;
         if page.is_empty() {
@@ -200,7 +397,12 @@ pub fn verify_against(conn: &mut DbConn, expected: Option<&ExpectedHead>) -> Res
                 });
             }
             if e.prev_hash != prev {
-                return Ok(broken("prev_hash does not match the previous event".into()));
+                let what = if e.seq == anchor.seq && anchor.prune_seq.is_some() {
+                    "prev_hash does not match the chain anchor (the hash at the prune cut)"
+                } else {
+                    "prev_hash does not match the previous event"
+                };
+                return Ok(broken(what.into()));
             }
             if compute_hash(&e) != e.hash {
                 return Ok(broken("content does not match its hash".into()));
@@ -215,7 +417,17 @@ pub fn verify_against(conn: &mut DbConn, expected: Option<&ExpectedHead>) -> Res
             cursor = e.seq;
             expected_seq += 1;
             checked += 1;
+            if e.action == PRUNE_ACTION && e.resource_type == AUDIT_RESOURCE {
+                last_prune = Some(e);
+            }
         }
+    }
+    if let Err((seq, reason)) = check_anchor(&anchor, last_prune.as_ref()) {
+        return Ok(Verdict::Broken {
+            checked,
+            seq,
+            reason,
+        });
     }
     if let Some(x) = expected.filter(|x| x.seq > cursor || (x.seq == 0 && x.hash != GENESIS_HASH)) {
         return Ok(Verdict::Broken {

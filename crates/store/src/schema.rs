@@ -74,6 +74,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    chain_anchor (id) {
+        id -> Integer,
+        seq -> BigInt,
+        prev_hash -> Text,
+        pruned_before -> Nullable<Timestamp>,
+        prune_seq -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     resource_versions (resource_type, resource_id, version) {
         resource_type -> Text,
         resource_id -> Text,
@@ -131,6 +141,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_members,
     events,
     event_head,
+    chain_anchor,
     resource_versions,
     membership_periods,
     tokens,

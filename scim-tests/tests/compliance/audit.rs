@@ -892,6 +892,340 @@ async fn cli_verify_expect_head_catches_a_rewritten_chain(app: TestApp) {
     assert!(!ok);
 }
 
+/// Runs `roster audit prune --before CUT` on the test database: `(success, stdout + stderr)`.
+fn cli_prune(app: &TestApp, before: &str) -> (bool, String) {
+    let out = Command::new(roster_bin())
+        .args([
+            "audit",
+            "prune",
+            "--before",
+            before,
+            "--database-url",
+            &app.db.url(),
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap()
+    );
+    (out.status.success(), text)
+}
+
+/// A small history with something to prune: returns `(kept user, group, deleted user, cut,
+/// head recorded before the cut)`. Before the cut: the kept user's version 1, a user created
+/// and deleted, the group created with the kept user, a membership ended. The cut is the
+/// start of the kept user's version 2; after it, one more change.
+async fn history_to_prune(
+    app: &TestApp,
+    t: &str,
+    a: &str,
+) -> (String, String, String, String, String) {
+    let kept = user(app, t, "keeper").await;
+    let gone = user(app, t, "gone").await;
+    let other = user(app, t, "other").await;
+    let res = app
+        .req(Method::DELETE, &format!("/scim/v2/Users/{gone}"), t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let g = group(app, t, "pruned-group", &[&kept, &other]).await;
+    put_group(app, t, &g, "pruned-group", &[&kept]).await; // other's period closes
+    let early_head = head(app, a).await;
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/Users/{kept}"),
+            t,
+            &user_body("keeper2"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let cut = valid_froms(app, "Users", &kept, a).await[1].clone();
+    user(app, t, "after-cut").await;
+    (kept, g, gone, cut, early_head)
+}
+
+async fn prune_keeps_the_chain_verifiable_and_history_after_the_cut(app: TestApp) {
+    let t = app.rw_token();
+    let a = audit_token(&app);
+    let (kept, g, gone, cut, early_head) = history_to_prune(&app, &t, &a).await;
+    let live_created =
+        audit_json(&app, &format!("/Users/{kept}"), &a).await["meta"]["created"].clone();
+    let before_events = all_items(&app, "/events?limit=1000", &a).await;
+    let cut_seq = before_events
+        .iter()
+        .find(|e| e["time"].as_str().unwrap() >= cut.as_str())
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let late_head = head(&app, &a).await;
+
+    // refused: a cut in the future; nothing written
+    let (ok, out) = cli_prune(&app, "2999-01-01");
+    assert!(!ok && out.contains("future"), "{out}");
+    let n = app.event_count();
+
+    let (ok, out) = cli_prune(&app, &cut);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "events:                    {} (seq 1..{}",
+            cut_seq - 1,
+            cut_seq - 1
+        )),
+        "{out}"
+    );
+    // gone's v1 and the group's v1 (replaced by the PUT); keeper's v1 ends at the cut, not before
+    assert!(out.contains("closed resource versions:  2"), "{out}");
+    assert!(out.contains("closed membership periods: 1"), "{out}");
+    assert_eq!(
+        app.event_count(),
+        n - (cut_seq - 1) + 1,
+        "events removed, prune event added"
+    );
+
+    // the chain verifies from the anchor, and says it was pruned
+    let (ok, out) = cli_verify(&app, None);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("the chain starts at seq {cut_seq}")),
+        "{out}"
+    );
+    assert!(out.contains("was pruned by prune event"), "{out}");
+    // a head recorded after the cut is still checkable; one before it fails clearly
+    let (ok, out) = cli_verify(&app, Some(&late_head));
+    assert!(ok, "{out}");
+    let (ok, out) = cli_verify(&app, Some(&early_head));
+    assert!(!ok);
+    assert!(
+        out.contains("was pruned") && out.contains("can no longer be checked"),
+        "{out}"
+    );
+
+    // the prune event is in the log and says what was cut
+    let prunes = all_items(&app, "/events?action=prune", &a).await;
+    assert_eq!(prunes.len(), 1);
+    let p = &prunes[0];
+    assert_eq!(p["resourceType"], "Audit");
+    assert_eq!(p["actor"], "cli");
+    let rec = &p["after"];
+    assert_eq!(rec["before"], cut.as_str());
+    assert_eq!(rec["events"], cut_seq - 1);
+    assert_eq!(rec["pruned"]["fromSeq"], 1);
+    assert_eq!(rec["pruned"]["toSeq"], cut_seq - 1);
+    assert_eq!(rec["anchor"]["seq"], cut_seq);
+    let first = &all_items(&app, "/events?limit=1", &a).await[0];
+    assert_eq!(first["seq"], cut_seq);
+    assert_eq!(rec["cut"]["hash"], first["prevHash"]);
+    assert_eq!(
+        before_events[(cut_seq - 2) as usize]["hash"],
+        rec["cut"]["hash"],
+        "the hash at the cut is the last pruned event's"
+    );
+
+    // at and after the cut everything is still answered
+    let u = audit_json(&app, &format!("/Users/{kept}?at={cut}"), &a).await;
+    assert_eq!(u["userName"], "keeper2");
+    assert_eq!(
+        u["meta"]["created"], live_created,
+        "created survives the prune of v1"
+    );
+    assert_eq!(u["groups"][0]["value"], g.as_str());
+    let members = all_items(&app, &format!("/Groups/{g}/members?at={cut}"), &a).await;
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["value"], kept.as_str());
+    assert_eq!(members[0]["display"], "keeper2");
+    let grp = audit_json(&app, &format!("/Groups/{g}?at={cut}"), &a).await;
+    assert_eq!(grp["displayName"], "pruned-group");
+    // v1 ended exactly at the cut (not before it): kept, but the event that created it is gone
+    let versions = all_items(&app, &format!("/Users/{kept}/versions"), &a).await;
+    assert_eq!(versions.len(), 2);
+    assert!(versions[0]["actor"].is_null(), "{}", versions[0]);
+    assert_eq!(versions[0]["validTo"], cut.as_str());
+    assert_eq!(versions[1]["version"], 2);
+    assert_eq!(versions[1]["actor"], "test");
+    let gv = all_items(&app, &format!("/Groups/{g}/versions"), &a).await;
+    assert_eq!(gv.len(), 1, "the group's open version is kept");
+    assert!(gv[0]["actor"].is_null(), "its event was pruned: {}", gv[0]);
+    let now = audit_json(&app, &format!("/Users/{kept}/groups"), &a).await;
+    assert_eq!(now["items"].as_array().unwrap().len(), 1);
+
+    // before the cut: 410 saying the history was pruned
+    for path in [
+        format!("/Users/{kept}?at={}", just_before(&cut)),
+        format!("/Groups/{g}?at={}", just_before(&cut)),
+        format!("/Groups/{g}/members?at={}", just_before(&cut)),
+        format!("/Groups/{g}/members?from=2020-01-01"),
+        format!("/Users/{kept}/groups?from=2020-01-01"),
+    ] {
+        let body = assert_scim_error(audit(&app, &path, &a).await, 410, None).await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("was pruned") && detail.contains(&cut),
+            "{path}: {detail}"
+        );
+    }
+    // a user that only lived before the cut
+    let body = assert_scim_error(audit(&app, &format!("/Users/{gone}"), &a).await, 404, None).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("pruned"),
+        "{body}"
+    );
+
+    // pruning again at the same cut does nothing; a later cut prunes on top, still verifiable
+    let (ok, out) = cli_prune(&app, &cut);
+    assert!(ok && out.contains("nothing to prune"), "{out}");
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/Users/{kept}"),
+            &t,
+            &user_body("keeper3"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let cut2 = valid_froms(&app, "Users", &kept, &a)
+        .await
+        .last()
+        .unwrap()
+        .clone();
+    let (ok, out) = cli_prune(&app, &cut2);
+    assert!(ok && out.contains("recorded as prune event"), "{out}");
+    let (ok, out) = cli_verify(&app, None);
+    assert!(ok, "{out}");
+    let prunes = all_items(&app, "/events?action=prune", &a).await;
+    assert_eq!(
+        prunes.len(),
+        1,
+        "the first prune event was itself before the second cut"
+    );
+    assert_eq!(prunes[0]["version"], 2, "prunes are numbered");
+    assert_eq!(prunes[0]["after"]["previousPrune"], p["seq"]);
+    let u = audit_json(&app, &format!("/Users/{kept}?at={cut2}"), &a).await;
+    assert_eq!(u["userName"], "keeper3");
+}
+
+async fn tamper_after_a_prune_is_detected(app: TestApp) {
+    let t = app.rw_token();
+    let a = audit_token(&app);
+    let (_, _, _, cut, _) = history_to_prune(&app, &t, &a).await;
+    // a tampered chain is never pruned
+    let mut raw = app.db.raw();
+    let actor = store::events::by_seq(&mut raw, 2).unwrap().unwrap().actor;
+    raw.batch_execute("UPDATE events SET actor = 'mallory' WHERE seq = 2")
+        .unwrap();
+    let (ok, out) = cli_prune(&app, &cut);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("BROKEN at seq 2") && out.contains("never pruned"),
+        "{out}"
+    );
+    raw.batch_execute(&format!(
+        "UPDATE events SET actor = '{actor}' WHERE seq = 2"
+    ))
+    .unwrap();
+    let (ok, out) = cli_prune(&app, &cut);
+    assert!(ok, "{out}");
+    let anchor = app.state.store.read(store::events::anchor).unwrap();
+    let s = anchor.seq;
+    let p = anchor.prune_seq.unwrap();
+    assert!(cli_verify(&app, None).0);
+
+    let broken = |needle: &str| {
+        let (ok, out) = cli_verify(&app, None);
+        assert!(!ok, "{out}");
+        assert!(out.contains(needle), "wanted '{needle}': {out}");
+    };
+    // an event after the cut edited
+    let actor = store::events::by_seq(&mut raw, s + 1)
+        .unwrap()
+        .unwrap()
+        .actor;
+    raw.batch_execute(&format!(
+        "UPDATE events SET actor = 'mallory' WHERE seq = {}",
+        s + 1
+    ))
+    .unwrap();
+    broken(&format!(
+        "BROKEN at seq {}: content does not match its hash",
+        s + 1
+    ));
+    raw.batch_execute(&format!(
+        "UPDATE events SET actor = '{actor}' WHERE seq = {}",
+        s + 1
+    ))
+    .unwrap();
+    // the first kept event deleted
+    let first = store::events::by_seq(&mut raw, s).unwrap().unwrap();
+    raw.batch_execute(&format!("DELETE FROM events WHERE seq = {s}"))
+        .unwrap();
+    broken(&format!("BROKEN at seq {s}: event {s} is missing"));
+    diesel::insert_into(store::schema::events::table)
+        .values(&first)
+        .execute(&mut raw)
+        .unwrap();
+    assert!(cli_verify(&app, None).0);
+    // the prune event's record edited (to hide what was cut)
+    raw.batch_execute(&format!(
+        "UPDATE events SET after = replace(after, '\"events\":', '\"events\":1') WHERE seq = {p}"
+    ))
+    .unwrap();
+    broken(&format!(
+        "BROKEN at seq {p}: content does not match its hash"
+    ));
+    raw.batch_execute(&format!(
+        "UPDATE events SET after = replace(after, '\"events\":1', '\"events\":') WHERE seq = {p}"
+    ))
+    .unwrap();
+    assert!(cli_verify(&app, None).0);
+    // the anchor's hash changed
+    raw.batch_execute(&format!(
+        "UPDATE chain_anchor SET prev_hash = '{}'",
+        "f".repeat(64)
+    ))
+    .unwrap();
+    broken(&format!(
+        "BROKEN at seq {s}: prev_hash does not match the chain anchor"
+    ));
+    raw.batch_execute(&format!(
+        "UPDATE chain_anchor SET prev_hash = '{}'",
+        anchor.prev_hash
+    ))
+    .unwrap();
+    // the anchor moved forward to hide one more deleted event: the prune event disagrees
+    let next = store::events::by_seq(&mut raw, s).unwrap().unwrap();
+    raw.batch_execute(&format!(
+        "DELETE FROM events WHERE seq = {s}; UPDATE chain_anchor SET seq = {}, prev_hash = '{}'",
+        s + 1,
+        next.hash
+    ))
+    .unwrap();
+    broken(&format!("does not match what prune event {p} recorded"));
+    diesel::insert_into(store::schema::events::table)
+        .values(&next)
+        .execute(&mut raw)
+        .unwrap();
+    raw.batch_execute(&format!(
+        "UPDATE chain_anchor SET seq = {s}, prev_hash = '{}'",
+        anchor.prev_hash
+    ))
+    .unwrap();
+    assert!(cli_verify(&app, None).0);
+    // the anchor reset to the genesis: the pruned events are missing
+    raw.batch_execute(&format!(
+        "UPDATE chain_anchor SET seq = 1, prev_hash = '{}', pruned_before = NULL, prune_seq = NULL",
+        store::events::GENESIS_HASH
+    ))
+    .unwrap();
+    broken("BROKEN at seq 1: event 1 is missing");
+    // or the anchor row removed altogether
+    raw.batch_execute("DELETE FROM chain_anchor").unwrap();
+    broken("BROKEN at seq 1: event 1 is missing");
+}
+
 #[tokio::test]
 async fn cli_verify_refuses_a_missing_database() {
     let path = std::env::temp_dir().join(format!("roster-none-{}.db", uuid::Uuid::new_v4()));
@@ -920,5 +1254,7 @@ backend_tests!(
     exports_stream_csv_and_ndjson,
     export_of_100k_events_streams_in_flat_memory,
     cli_verify_catches_edits_deletions_and_reordering,
-    cli_verify_expect_head_catches_a_rewritten_chain
+    cli_verify_expect_head_catches_a_rewritten_chain,
+    prune_keeps_the_chain_verifiable_and_history_after_the_cut,
+    tamper_after_a_prune_is_detected
 );

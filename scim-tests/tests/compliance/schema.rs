@@ -70,6 +70,7 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         group_members,
         events,
         event_head,
+        chain_anchor,
         resource_versions,
         membership_periods,
         tokens,

@@ -9,7 +9,7 @@ use store::audit::{AtLookup, Period};
 use store::resource::ResourceType;
 
 use super::export::{self, cell, Listing, Page};
-use super::{instant, limit, never_existed, not_at, ts, window};
+use super::{check_not_pruned, instant, limit, never_existed_since, not_at, ts, window};
 use crate::auth::{AuditRead, Auth};
 use crate::db;
 use crate::error::ApiError;
@@ -96,55 +96,67 @@ pub async fn group_members(
     match when {
         // At T the group must have existed then; over a window it must have existed at all.
         When::At(at) => {
-            let found = db::run(&state.store, move |s| {
-                s.read(|c| store::audit::resource_at(c, ResourceType::Group, &check_id, at))
+            let (anchor, found) = db::run(&state.store, move |s| {
+                s.read(|c| {
+                    let anchor = store::events::anchor(c)?;
+                    let found = store::audit::resource_at(c, ResourceType::Group, &check_id, at)?;
+                    Ok((anchor, found))
+                })
             })
             .await?;
+            check_not_pruned("at", Some(at), &anchor)?;
             if !matches!(found, AtLookup::Found(_)) {
-                return Err(not_at("Group", &id, at, &found));
+                return Err(not_at("Group", &id, at, &found, &anchor));
             }
         }
-        When::Window(..) => {
-            let created = db::run(&state.store, move |s| {
-                s.read(|c| store::audit::created(c, ResourceType::Group, &check_id))
+        When::Window(from, _) => {
+            let (anchor, created) = db::run(&state.store, move |s| {
+                s.read(|c| {
+                    let anchor = store::events::anchor(c)?;
+                    let created = store::audit::created(c, ResourceType::Group, &check_id)?;
+                    Ok((anchor, created))
+                })
             })
             .await?;
+            check_not_pruned("from", from, &anchor)?;
             if created.is_none() {
-                return Err(never_existed("Group", &id));
+                return Err(never_existed_since("Group", &id, &anchor));
             }
         }
     }
     let listing = Listing::new(
         move |c, cursor, limit| {
             let after = cursor.unwrap_or_default();
-            let (members, names_at) = match when {
-                When::At(at) => {
-                    let rows = store::audit::members_at(c, &id, at, after, limit)?;
-                    let members: Vec<(String, Vec<Period>)> = rows
-                        .into_iter()
-                        .map(|p| (p.member_id.clone(), vec![p]))
-                        .collect();
-                    (members, at)
-                }
+            let members: Vec<(String, Vec<Period>, Option<String>)> = match when {
+                // one query: the periods at T with each member's name at T
+                When::At(at) => store::audit::members_at_named(c, &id, at, after, limit)?
+                    .into_iter()
+                    .map(|(p, name)| (p.member_id.clone(), vec![p], name))
+                    .collect(),
                 When::Window(from, to) => {
                     let rows = store::audit::members_in_window(c, &id, from, to, after, limit)?;
-                    (rows, to - TimeDelta::microseconds(1))
+                    let ids: Vec<String> = rows.iter().map(|(m, _)| m.clone()).collect();
+                    let mut names =
+                        store::audit::names_at(c, &ids, to - TimeDelta::microseconds(1))?;
+                    rows.into_iter()
+                        .map(|(m, periods)| {
+                            let name = names.remove(&m);
+                            (m, periods, name)
+                        })
+                        .collect()
                 }
             };
-            let ids: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
-            let names = store::audit::names_at(c, &ids, names_at)?;
             let next = (members.len() as i64 == limit)
-                .then(|| ids.last().cloned())
+                .then(|| members.last().map(|(m, _, _)| m.clone()))
                 .flatten();
             let items = members
                 .into_iter()
-                .map(|(m, periods)| {
+                .map(|(m, periods, display)| {
                     let kind = periods
                         .first()
                         .map(|p| p.member_type.clone())
                         .unwrap_or_default();
-                    let display = names.get(&m);
-                    member_json(m.clone(), &kind, display, &periods)
+                    member_json(m, &kind, display.as_ref(), &periods)
                 })
                 .collect();
             Ok(Page { items, next })
@@ -195,17 +207,22 @@ pub async fn user_groups(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let limit = limit(q.limit.as_deref())?;
-    let (from, to) = match when(&q)? {
-        When::At(at) => (Some(at), at + TimeDelta::microseconds(1)),
-        When::Window(from, to) => (from, to),
+    let (from, to, name) = match when(&q)? {
+        When::At(at) => (Some(at), at + TimeDelta::microseconds(1), "at"),
+        When::Window(from, to) => (from, to, "from"),
     };
     let check_id = id.clone();
-    let created = db::run(&state.store, move |s| {
-        s.read(|c| store::audit::created(c, ResourceType::User, &check_id))
+    let (anchor, created) = db::run(&state.store, move |s| {
+        s.read(|c| {
+            let anchor = store::events::anchor(c)?;
+            let created = store::audit::created(c, ResourceType::User, &check_id)?;
+            Ok((anchor, created))
+        })
     })
     .await?;
+    check_not_pruned(name, from, &anchor)?;
     if created.is_none() {
-        return Err(never_existed("User", &id));
+        return Err(never_existed_since("User", &id, &anchor));
     }
     let listing = Listing::new(
         move |c, cursor, limit| {

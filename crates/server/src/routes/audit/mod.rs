@@ -130,11 +130,17 @@ pub fn ts(t: NaiveDateTime) -> String {
 }
 
 /// The 404 for a point-in-time lookup that found nothing, saying why.
-pub fn not_at(kind: &str, id: &str, at: NaiveDateTime, found: &store::audit::AtLookup) -> ApiError {
+pub fn not_at(
+    kind: &str,
+    id: &str,
+    at: NaiveDateTime,
+    found: &store::audit::AtLookup,
+    anchor: &store::events::Anchor,
+) -> ApiError {
     use store::audit::AtLookup;
     let detail = match found {
         AtLookup::NeverExisted | AtLookup::Found(_) => {
-            format!("no {kind} with id '{id}' has ever existed")
+            return never_existed_since(kind, id, anchor);
         }
         AtLookup::NotYetCreated { created } => format!(
             "{kind} '{id}' did not exist at {}: it was created at {}",
@@ -148,6 +154,43 @@ pub fn not_at(kind: &str, id: &str, at: NaiveDateTime, found: &store::audit::AtL
         ),
     };
     scim::Error::not_found(detail).into()
+}
+
+/// `410 Gone` when `at` (or a window start) is before a prune's cut: the history that would
+/// answer it was deleted by `roster audit prune`.
+pub fn check_not_pruned(
+    name: &str,
+    t: Option<NaiveDateTime>,
+    anchor: &store::events::Anchor,
+) -> Result<(), ApiError> {
+    match (t, anchor.pruned_before) {
+        (Some(t), Some(cut)) if t < cut => Err(scim::Error::new(
+            410,
+            None,
+            format!(
+                "history before {} was pruned (roster audit prune, event {}): {name} {} cannot \
+                 be answered; ask for an instant at or after {}",
+                ts(cut),
+                anchor.prune_seq.map(|s| s.to_string()).unwrap_or_default(),
+                ts(t),
+                ts(cut)
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The 404 for a resource id that never existed (or, after a prune, has no kept history).
+pub fn never_existed_since(kind: &str, id: &str, anchor: &store::events::Anchor) -> ApiError {
+    match anchor.pruned_before {
+        Some(cut) => scim::Error::not_found(format!(
+            "no {kind} with id '{id}' has existed since {} (history before that was pruned)",
+            ts(cut)
+        ))
+        .into(),
+        None => never_existed(kind, id),
+    }
 }
 
 /// The 404 for a resource id that never existed.

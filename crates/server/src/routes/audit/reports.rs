@@ -68,17 +68,20 @@ fn orphan_json(o: &Orphan) -> Value {
             }
             OrphanReason::Reactivated {
                 version,
+                reactivated_at,
+                event_seq,
                 event,
                 deactivated_at,
                 deactivated_by,
             } => json!({
                 "reason": "reactivated",
                 "version": version,
-                "reactivatedAt": ts(event.at),
-                "reactivatedBy": event.actor,
-                "actorId": event.actor_id,
-                "requestId": event.request_id,
-                "eventSeq": event.seq,
+                "reactivatedAt": ts(*reactivated_at),
+                // null when the event was pruned (`roster audit prune`)
+                "reactivatedBy": event.as_ref().map(|e| &e.actor),
+                "actorId": event.as_ref().and_then(|e| e.actor_id.as_ref()),
+                "requestId": event.as_ref().and_then(|e| e.request_id.as_ref()),
+                "eventSeq": event_seq,
                 "deactivatedAt": ts(*deactivated_at),
                 "deactivatedBy": deactivated_by,
             }),

@@ -11,7 +11,7 @@ use store::resource::ResourceType;
 use store::StoredResource;
 
 use super::export::{self, Listing, Page};
-use super::{instant, limit, never_existed, not_at, ts};
+use super::{check_not_pruned, instant, limit, never_existed_since, not_at, ts};
 use crate::auth::{AuditRead, Auth};
 use crate::db;
 use crate::error::ApiError;
@@ -51,11 +51,15 @@ pub async fn user_at(
     let id = id.into_inner();
     let at = at_or_now(&q)?;
     let lookup_id = id.clone();
-    let (found, groups) = db::run(&state.store, move |s| {
+    let (anchor, found, groups) = db::run(&state.store, move |s| {
         s.read(|c| {
+            let anchor = store::events::anchor(c)?;
+            if anchor.pruned_before.is_some_and(|cut| at < cut) {
+                return Ok((anchor, AtLookup::NeverExisted, Vec::new()));
+            }
             let found = store::audit::resource_at(c, ResourceType::User, &lookup_id, at)?;
             if !matches!(found, AtLookup::Found(_)) {
-                return Ok((found, Vec::new()));
+                return Ok((anchor, found, Vec::new()));
             }
             // direct and (through nested groups) indirect memberships at T, like the live view
             let paths = store::audit::groups_of_member(
@@ -75,12 +79,13 @@ pub async fn user_at(
                     id,
                 })
                 .collect();
-            Ok((found, groups))
+            Ok((anchor, found, groups))
         })
     })
     .await?;
+    check_not_pruned("at", Some(at), &anchor)?;
     let AtLookup::Found(user) = &found else {
-        return Err(not_at("User", &id, at, &found));
+        return Err(not_at("User", &id, at, &found, &anchor));
     };
     let base = request::base_url(&req, &state);
     let body = render::user(user, Some(&groups), &base);
@@ -98,11 +103,15 @@ pub async fn group_at(
     let id = id.into_inner();
     let at = at_or_now(&q)?;
     let lookup_id = id.clone();
-    let (found, members) = db::run(&state.store, move |s| {
+    let (anchor, found, members) = db::run(&state.store, move |s| {
         s.read(|c| {
+            let anchor = store::events::anchor(c)?;
+            if anchor.pruned_before.is_some_and(|cut| at < cut) {
+                return Ok((anchor, AtLookup::NeverExisted, Vec::new()));
+            }
             let found = store::audit::resource_at(c, ResourceType::Group, &lookup_id, at)?;
             if !matches!(found, AtLookup::Found(_)) {
-                return Ok((found, Vec::new()));
+                return Ok((anchor, found, Vec::new()));
             }
             let mut members = Vec::new();
             let mut after = String::new();
@@ -115,12 +124,13 @@ pub async fn group_at(
                     member_type: p.member_type,
                 }));
             }
-            Ok((found, members))
+            Ok((anchor, found, members))
         })
     })
     .await?;
+    check_not_pruned("at", Some(at), &anchor)?;
     let AtLookup::Found(group) = &found else {
-        return Err(not_at("Group", &id, at, &found));
+        return Err(not_at("Group", &id, at, &found, &anchor));
     };
     let base = request::base_url(&req, &state);
     let body = render::group(group, Some(&members), &base);
@@ -202,12 +212,17 @@ async fn versions(
         ),
     };
     let lookup_id = id.clone();
-    let created = db::run(&state.store, move |s| {
-        s.read(|c| store::audit::created(c, rtype, &lookup_id))
+    let (anchor, created) = db::run(&state.store, move |s| {
+        s.read(|c| {
+            Ok((
+                store::events::anchor(c)?,
+                store::audit::created(c, rtype, &lookup_id)?,
+            ))
+        })
     })
     .await?;
     let Some(created) = created else {
-        return Err(never_existed(rtype.as_str(), &id));
+        return Err(never_existed_since(rtype.as_str(), &id, &anchor));
     };
     let base = request::base_url(&req, &state);
     let listing = Listing::new(
