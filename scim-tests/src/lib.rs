@@ -216,6 +216,19 @@ pub fn user_body(user_name: &str) -> Value {
     })
 }
 
+/// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A Group body with these member ids.
 pub fn group_body(name: &str, members: &[&str]) -> Value {
     serde_json::json!({

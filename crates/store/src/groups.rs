@@ -171,6 +171,52 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member
     Ok((stored, members))
 }
 
+/// Writes a new version of a group's row (document, projections, version, modified), guarded
+/// by the version read in this transaction; returns the new version and the stored text.
+fn write_row(tx: &mut Tx<'_>, current: &StoredResource, doc: &Value) -> Result<(i64, String)> {
+    let version = current.version + 1;
+    let now = tx.now();
+    let text = doc.to_string();
+    let p = scim::resource::group_projection(doc);
+    let n = diesel::update(
+        groups::table
+            .filter(groups::id.eq(&current.id))
+            .filter(groups::version.eq(current.version)),
+    )
+    .set((
+        groups::display_name_norm.eq(display_name_norm(doc)),
+        groups::external_id.eq(&p.external_id),
+        groups::modified.eq(now),
+        groups::version.eq(version),
+        groups::doc.eq(&text),
+        groups::doc_norm.eq(index_doc(doc)),
+    ))
+    .execute(tx.conn)?;
+    if n != 1 {
+        return Err(Error::VersionMismatch);
+    }
+    Ok((version, text))
+}
+
+/// Makes the member list exactly `wanted`; returns the ids added and removed.
+fn set_members(tx: &mut Tx<'_>, id: &str, wanted: &[Member]) -> Result<(Vec<String>, Vec<String>)> {
+    let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+    let mut removed = Vec::new();
+    let mut added = Vec::new();
+    for m in members::of_group(tx.conn, id)? {
+        if !wanted_ids.contains(m.id.as_str()) {
+            members::remove(tx, id, &m.id)?;
+            removed.push(m.id);
+        }
+    }
+    for m in wanted {
+        if members::add(tx, id, m, MANUAL)? {
+            added.push(m.id.clone());
+        }
+    }
+    Ok((added, removed))
+}
+
 /// Replaces a group's document and member list (PUT).
 pub fn replace(
     tx: &mut Tx<'_>,
@@ -189,39 +235,9 @@ pub fn replace(
     )?;
     let wanted = members::resolve(tx.conn, id, &refs)?;
     let before_members = members::of_group(tx.conn, id)?;
-    let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
-    let have_ids: BTreeSet<&str> = before_members.iter().map(|m| m.id.as_str()).collect();
-    for m in &before_members {
-        if !wanted_ids.contains(m.id.as_str()) {
-            members::remove(tx, id, &m.id)?;
-        }
-    }
-    for m in &wanted {
-        if !have_ids.contains(m.id.as_str()) {
-            members::add(tx, id, m, MANUAL)?;
-        }
-    }
-    let version = current.version + 1;
+    set_members(tx, id, &wanted)?;
+    let (version, text) = write_row(tx, &current, &doc)?;
     let now = tx.now();
-    let text = doc.to_string();
-    let p = scim::resource::group_projection(&doc);
-    let n = diesel::update(
-        groups::table
-            .filter(groups::id.eq(id))
-            .filter(groups::version.eq(current.version)),
-    )
-    .set((
-        groups::display_name_norm.eq(display_name_norm(&doc)),
-        groups::external_id.eq(&p.external_id),
-        groups::modified.eq(now),
-        groups::version.eq(version),
-        groups::doc.eq(&text),
-        groups::doc_norm.eq(index_doc(&doc)),
-    ))
-    .execute(tx.conn)?;
-    if n != 1 {
-        return Err(Error::VersionMismatch);
-    }
     let after_members = members::of_group(tx.conn, id)?;
     let seq = tx.append_event(
         "replace",
@@ -287,18 +303,9 @@ pub fn patch(
             }
             MemberOp::ReplaceAll(refs) => {
                 let wanted = members::resolve(tx.conn, id, refs)?;
-                let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
-                for m in members::of_group(tx.conn, id)? {
-                    if !wanted_ids.contains(m.id.as_str()) {
-                        members::remove(tx, id, &m.id)?;
-                        removed.push(m.id);
-                    }
-                }
-                for m in &wanted {
-                    if members::add(tx, id, m, MANUAL)? {
-                        added.push(m.id.clone());
-                    }
-                }
+                let (a, r) = set_members(tx, id, &wanted)?;
+                added.extend(a);
+                removed.extend(r);
             }
         }
     }
@@ -317,21 +324,9 @@ pub fn patch(
     if !doc_changed && added.is_empty() && removed.is_empty() {
         return Ok(current);
     }
-    let version = current.version + 1;
-    let now = tx.now();
     let doc = out.doc;
-    let text = doc.to_string();
-    let p = scim::resource::group_projection(&doc);
-    diesel::update(groups::table.find(id))
-        .set((
-            groups::display_name_norm.eq(display_name_norm(&doc)),
-            groups::external_id.eq(&p.external_id),
-            groups::modified.eq(now),
-            groups::version.eq(version),
-            groups::doc.eq(&text),
-            groups::doc_norm.eq(index_doc(&doc)),
-        ))
-        .execute(tx.conn)?;
+    let (version, text) = write_row(tx, &current, &doc)?;
+    let now = tx.now();
     let mut after = doc.clone();
     if let Some(obj) = after.as_object_mut() {
         if !net_added.is_empty() {

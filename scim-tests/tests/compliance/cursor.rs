@@ -1,25 +1,13 @@
 //! Cursor paging (RFC 9865): keyset pages in the order of index paging, forward and back.
 
 use reqwest::Method;
-use scim_tests::{assert_scim_error, backend_tests, user_body, TestApp};
+use scim_tests::{assert_scim_error, backend_tests, enc, user_body, TestApp};
 use serde_json::{json, Value};
 
 /// The `scimType` of a refused cursor. RFC 9865 §2.1 names it `invalidCursor`; Roster answers
 /// `invalidValue` until `scim::ScimType` has that variant.
 const INVALID_CURSOR: &str = "invalidCursor";
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// One cursor page as the client sees it.
 #[derive(Debug)]

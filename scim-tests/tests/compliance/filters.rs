@@ -1,20 +1,8 @@
 //! Filters compiled to SQL.
 
 use reqwest::Method;
-use scim_tests::{assert_scim_error, backend_tests, user_body, TestApp};
+use scim_tests::{assert_scim_error, backend_tests, enc, user_body, TestApp};
 use serde_json::{json, Value};
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 async fn names(app: &TestApp, t: &str, filter: &str) -> Vec<String> {
     let res = app.get(&format!("/Users?filter={}", enc(filter)), t).await;
