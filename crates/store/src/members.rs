@@ -34,8 +34,18 @@ pub fn of_group(conn: &mut DbConn, group_id: &str) -> Result<Vec<Member>> {
 
 /// `(member_id, group_id)` for every direct membership of the given members.
 pub fn groups_of(conn: &mut DbConn, member_ids: &[String]) -> Result<Vec<(String, String)>> {
-    if member_ids.is_empty() {
-        return Ok(Vec::new());
+    match member_ids {
+        [] => return Ok(Vec::new()),
+        // the common case (one resource): `=` keeps the statement cacheable, an IN list of
+        // varying length is prepared again on every call
+        [one] => {
+            return Ok(group_members::table
+                .filter(group_members::member_id.eq(one))
+                .order(group_members::group_id.asc())
+                .select((group_members::member_id, group_members::group_id))
+                .load(conn)?)
+        }
+        _ => {}
     }
     Ok(group_members::table
         .filter(group_members::member_id.eq_any(member_ids))
@@ -55,18 +65,37 @@ pub(crate) fn resolve(
     refs: &[MemberRef],
 ) -> Result<Vec<Member>> {
     let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
-    let user_ids: HashSet<String> = users::table
-        .filter(users::id.eq_any(&ids))
-        .select(users::id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let group_ids: HashSet<String> = groups::table
-        .filter(groups::id.eq_any(&ids))
-        .select(groups::id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+    let (user_ids, group_ids): (HashSet<String>, HashSet<String>) = match ids.as_slice() {
+        // one member (the usual PATCH): `=` keeps both statements cacheable
+        [one] => (
+            users::table
+                .filter(users::id.eq(*one))
+                .select(users::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+            groups::table
+                .filter(groups::id.eq(*one))
+                .select(groups::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+        ),
+        _ => (
+            users::table
+                .filter(users::id.eq_any(&ids))
+                .select(users::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+            groups::table
+                .filter(groups::id.eq_any(&ids))
+                .select(groups::id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect(),
+        ),
+    };
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
         if r.value == group_id {
