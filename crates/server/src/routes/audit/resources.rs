@@ -39,6 +39,79 @@ fn at_or_now(q: &AtParams) -> Result<chrono::NaiveDateTime, ApiError> {
     Ok(instant("at", q.at.as_deref())?.unwrap_or_else(store::write::now))
 }
 
+/// Reads resource `id` of `rtype` as it was at `at`, plus what `related` loads for it then,
+/// in one read: refuses instants before a prune cut and answers why nothing was found.
+async fn resource_at<T: Send + 'static>(
+    state: &AppState,
+    rtype: ResourceType,
+    id: String,
+    at: chrono::NaiveDateTime,
+    related: fn(&mut store::DbConn, &str, chrono::NaiveDateTime) -> store::Result<Vec<T>>,
+) -> Result<(StoredResource, Vec<T>), ApiError> {
+    let lookup_id = id.clone();
+    let (anchor, found, items) = db::run(&state.store, move |s| {
+        s.read(|c| {
+            let anchor = store::events::anchor(c)?;
+            if anchor.pruned_before.is_some_and(|cut| at < cut) {
+                return Ok((anchor, AtLookup::NeverExisted, Vec::new()));
+            }
+            let found = store::audit::resource_at(c, rtype, &lookup_id, at)?;
+            if !matches!(found, AtLookup::Found(_)) {
+                return Ok((anchor, found, Vec::new()));
+            }
+            let items = related(c, &lookup_id, at)?;
+            Ok((anchor, found, items))
+        })
+    })
+    .await?;
+    check_not_pruned("at", Some(at), &anchor)?;
+    match found {
+        AtLookup::Found(r) => Ok((r, items)),
+        other => Err(not_at(rtype.as_str(), &id, at, &other, &anchor)),
+    }
+}
+
+/// Direct and (through nested groups) indirect memberships of a user at `at`, like the live
+/// view, with the group names of that instant.
+fn groups_at(
+    c: &mut store::DbConn,
+    id: &str,
+    at: chrono::NaiveDateTime,
+) -> store::Result<Vec<GroupRef>> {
+    let paths = store::audit::groups_of_member(c, id, Some(at), at + TimeDelta::microseconds(1))?;
+    let by_group = store::audit::by_group(paths);
+    let ids: Vec<String> = by_group.keys().cloned().collect();
+    let names = store::audit::names_at(c, &ids, at)?;
+    Ok(by_group
+        .into_iter()
+        .map(|(id, paths)| GroupRef {
+            display: names.get(&id).cloned().unwrap_or_default(),
+            direct: paths.iter().any(|p| p.depth == 0),
+            id,
+        })
+        .collect())
+}
+
+/// Every member of a group at `at`, read page by page.
+fn members_at(
+    c: &mut store::DbConn,
+    id: &str,
+    at: chrono::NaiveDateTime,
+) -> store::Result<Vec<Member>> {
+    let mut members = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store::audit::members_at(c, id, at, &after, 1000)?;
+        let Some(last) = page.last() else { break };
+        after = last.member_id.clone();
+        members.extend(page.into_iter().map(|p| Member {
+            id: p.member_id,
+            member_type: p.member_type,
+        }));
+    }
+    Ok(members)
+}
+
 /// `GET /audit/v1/Users/{id}?at=T`: the User exactly as it was at `T`, with the groups it
 /// belonged to then (directly, or indirectly through nested groups).
 pub async fn user_at(
@@ -48,47 +121,11 @@ pub async fn user_at(
     id: web::Path<String>,
     q: web::Query<AtParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
     let at = at_or_now(&q)?;
-    let lookup_id = id.clone();
-    let (anchor, found, groups) = db::run(&state.store, move |s| {
-        s.read(|c| {
-            let anchor = store::events::anchor(c)?;
-            if anchor.pruned_before.is_some_and(|cut| at < cut) {
-                return Ok((anchor, AtLookup::NeverExisted, Vec::new()));
-            }
-            let found = store::audit::resource_at(c, ResourceType::User, &lookup_id, at)?;
-            if !matches!(found, AtLookup::Found(_)) {
-                return Ok((anchor, found, Vec::new()));
-            }
-            // direct and (through nested groups) indirect memberships at T, like the live view
-            let paths = store::audit::groups_of_member(
-                c,
-                &lookup_id,
-                Some(at),
-                at + TimeDelta::microseconds(1),
-            )?;
-            let by_group = store::audit::by_group(paths);
-            let ids: Vec<String> = by_group.keys().cloned().collect();
-            let names = store::audit::names_at(c, &ids, at)?;
-            let groups: Vec<GroupRef> = by_group
-                .into_iter()
-                .map(|(id, paths)| GroupRef {
-                    display: names.get(&id).cloned().unwrap_or_default(),
-                    direct: paths.iter().any(|p| p.depth == 0),
-                    id,
-                })
-                .collect();
-            Ok((anchor, found, groups))
-        })
-    })
-    .await?;
-    check_not_pruned("at", Some(at), &anchor)?;
-    let AtLookup::Found(user) = &found else {
-        return Err(not_at("User", &id, at, &found, &anchor));
-    };
+    let (user, groups) =
+        resource_at(&state, ResourceType::User, id.into_inner(), at, groups_at).await?;
     let base = request::base_url(&req, &state);
-    let body = render::user(user, Some(&groups), &base);
+    let body = render::user(&user, Some(&groups), &base);
     Ok(render::resource(StatusCode::OK, &body, user.version))
 }
 
@@ -100,40 +137,11 @@ pub async fn group_at(
     id: web::Path<String>,
     q: web::Query<AtParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
     let at = at_or_now(&q)?;
-    let lookup_id = id.clone();
-    let (anchor, found, members) = db::run(&state.store, move |s| {
-        s.read(|c| {
-            let anchor = store::events::anchor(c)?;
-            if anchor.pruned_before.is_some_and(|cut| at < cut) {
-                return Ok((anchor, AtLookup::NeverExisted, Vec::new()));
-            }
-            let found = store::audit::resource_at(c, ResourceType::Group, &lookup_id, at)?;
-            if !matches!(found, AtLookup::Found(_)) {
-                return Ok((anchor, found, Vec::new()));
-            }
-            let mut members = Vec::new();
-            let mut after = String::new();
-            loop {
-                let page = store::audit::members_at(c, &lookup_id, at, &after, 1000)?;
-                let Some(last) = page.last() else { break };
-                after = last.member_id.clone();
-                members.extend(page.into_iter().map(|p| Member {
-                    id: p.member_id,
-                    member_type: p.member_type,
-                }));
-            }
-            Ok((anchor, found, members))
-        })
-    })
-    .await?;
-    check_not_pruned("at", Some(at), &anchor)?;
-    let AtLookup::Found(group) = &found else {
-        return Err(not_at("Group", &id, at, &found, &anchor));
-    };
+    let (group, members) =
+        resource_at(&state, ResourceType::Group, id.into_inner(), at, members_at).await?;
     let base = request::base_url(&req, &state);
-    let body = render::group(group, Some(&members), &base);
+    let body = render::group(&group, Some(&members), &base);
     Ok(render::resource(StatusCode::OK, &body, group.version))
 }
 
