@@ -62,6 +62,27 @@ fn http(
     Some((status, out))
 }
 
+/// Issues a token named `t` with `scopes` through the CLI; returns the token (last line).
+fn issue_token(db: &TempDb, scopes: &[&str]) -> String {
+    let mut cmd = roster();
+    cmd.args(["token", "issue", "--name", "t", "--database-url", &db.url()]);
+    for s in scopes {
+        cmd.args(["--scope", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
 /// Waits (30 s at most) until the server on `port` answers `/healthz`.
 fn wait_healthy(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -165,25 +186,7 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let out = roster()
-        .args([
-            "token",
-            "issue",
-            "--name",
-            "t",
-            "--scope",
-            "scim.read",
-            "--database-url",
-            &db.url(),
-        ])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = issue_token(&db, &["scim.read"]);
     let mut child = roster()
         .args([
             "serve",
@@ -267,27 +270,7 @@ fn custom_schema_extensions_from_roster_schema_dir() {
         .local_addr()
         .unwrap()
         .port();
-    let out = roster()
-        .args([
-            "token",
-            "issue",
-            "--name",
-            "t",
-            "--scope",
-            "scim.read",
-            "--scope",
-            "scim.write",
-            "--database-url",
-            &db.url(),
-        ])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = issue_token(&db, &["scim.read", "scim.write"]);
     let mut child = roster()
         .args([
             "serve",
