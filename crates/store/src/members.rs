@@ -32,6 +32,36 @@ pub fn of_group(conn: &mut DbConn, group_id: &str) -> Result<Vec<Member>> {
         .load(conn)?)
 }
 
+/// Direct members of each of the given groups, in one query (groups without members are
+/// absent from the map).
+pub fn of_groups(
+    conn: &mut DbConn,
+    group_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<Member>>> {
+    let mut out: std::collections::HashMap<String, Vec<Member>> = Default::default();
+    if group_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(String, String, String)> = group_members::table
+        .filter(group_members::group_id.eq_any(group_ids))
+        .order((
+            group_members::group_id.asc(),
+            group_members::member_id.asc(),
+        ))
+        .select((
+            group_members::group_id,
+            group_members::member_id,
+            group_members::member_type,
+        ))
+        .load(conn)?;
+    for (group, id, member_type) in rows {
+        out.entry(group)
+            .or_default()
+            .push(Member { id, member_type });
+    }
+    Ok(out)
+}
+
 /// `(member_id, group_id)` for every direct membership of the given members.
 pub fn groups_of(conn: &mut DbConn, member_ids: &[String]) -> Result<Vec<(String, String)>> {
     match member_ids {

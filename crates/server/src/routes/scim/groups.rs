@@ -44,11 +44,15 @@ impl Endpoint for GroupsEndpoint {
         c: &mut store::DbConn,
         ids: &[String],
     ) -> store::Result<HashMap<String, Vec<Member>>> {
-        let mut out = HashMap::new();
-        for id in ids {
-            out.insert(id.clone(), store::members::of_group(c, id)?);
+        match ids {
+            // one group (GET /Groups/{id}): the single-id query stays cacheable
+            [one] => Ok(HashMap::from([(
+                one.clone(),
+                store::members::of_group(c, one)?,
+            )])),
+            // a page of groups: one query for all their members, not one per group
+            _ => store::members::of_groups(c, ids),
         }
-        Ok(out)
     }
 
     fn delete(tx: &mut store::Tx<'_>, id: &str, if_match: Option<i64>) -> store::Result<()> {
