@@ -64,14 +64,6 @@ impl Endpoint for GroupsEndpoint {
     }
 }
 
-fn load(
-    c: &mut store::DbConn,
-    id: &str,
-    with_members: bool,
-) -> store::Result<(store::StoredResource, Option<Vec<Member>>)> {
-    resources::load::<GroupsEndpoint>(c, id, with_members)
-}
-
 fn body(
     group: &store::StoredResource,
     members: Option<&[Member]>,
@@ -150,7 +142,7 @@ pub async fn patch(
     let with_members = sel.wants("members");
     let (group, members) = db::run(&state.store, move |s| {
         let group = s.write(&ctx, |tx| store::groups::patch(tx, &id, &ops, if_match))?;
-        s.read(|c| load(c, &group.id, with_members))
+        s.read(|c| resources::with_related_of::<GroupsEndpoint>(c, group, with_members))
     })
     .await?;
     tracing::info!(group_id = %group.id, version = group.version, "group patched");

@@ -69,6 +69,15 @@ pub fn load<E: Endpoint>(
     with_related: bool,
 ) -> store::Result<(StoredResource, Option<Vec<E::Item>>)> {
     let r = E::get(c, id)?;
+    with_related_of::<E>(c, r, with_related)
+}
+
+/// Adds the relation to a resource already in hand (e.g. the one a write returned).
+pub fn with_related_of<E: Endpoint>(
+    c: &mut store::DbConn,
+    r: StoredResource,
+    with_related: bool,
+) -> store::Result<(StoredResource, Option<Vec<E::Item>>)> {
     let related = if with_related {
         Some(
             E::related(c, std::slice::from_ref(&r.id))?

@@ -78,14 +78,6 @@ impl Endpoint for UsersEndpoint {
     }
 }
 
-fn load(
-    c: &mut store::DbConn,
-    id: &str,
-    with_groups: bool,
-) -> store::Result<(store::StoredResource, Option<Vec<GroupRef>>)> {
-    resources::load::<UsersEndpoint>(c, id, with_groups)
-}
-
 fn body(
     user: &store::StoredResource,
     groups: Option<&[GroupRef]>,
@@ -152,7 +144,7 @@ pub async fn replace(
             }
             Ok(user)
         })?;
-        s.read(|c| load(c, &user.id, with_groups))
+        s.read(|c| resources::with_related_of::<UsersEndpoint>(c, user, with_groups))
     })
     .await?;
     tracing::info!(user_id = %user.id, version = user.version, "user replaced");
@@ -185,7 +177,7 @@ pub async fn patch(
         let user = s.write(&ctx, |tx| {
             store::users::patch(tx, &id, &ops, if_match, hash.as_deref())
         })?;
-        s.read(|c| load(c, &user.id, with_groups))
+        s.read(|c| resources::with_related_of::<UsersEndpoint>(c, user, with_groups))
     })
     .await?;
     tracing::info!(user_id = %user.id, version = user.version, "user patched");
