@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+pub mod push;
+
 use std::path::PathBuf;
 
 use diesel::connection::SimpleConnection;

@@ -185,6 +185,13 @@ pub struct ScimWrite;
 /// `audit.read`: the read-only compliance history under `/audit/v1`.
 pub struct AuditRead;
 
+/// `admin`: target and server administration under `/admin/v1`.
+pub struct Admin;
+
+impl Scope for Admin {
+    const NAME: Option<&'static str> = Some("admin");
+}
+
 impl Scope for AnyScope {
     const NAME: Option<&'static str> = None;
 }

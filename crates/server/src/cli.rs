@@ -1,4 +1,5 @@
-//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify|prune`.
+//! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify|prune`,
+//! `target add|list|show|pause|resume|reconcile|retry`.
 
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ pub enum Command {
     /// Check the tamper-evident event log (`roster audit verify`), prune old history.
     #[command(subcommand)]
     Audit(crate::cli_audit::AuditCommand),
+    /// Manage downstream push targets (outbound provisioning).
+    #[command(subcommand)]
+    Target(crate::cli_target::TargetCommand),
 }
 
 /// `roster token …`
@@ -93,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(cmd) => token(cmd),
         Command::Audit(cmd) => crate::cli_audit::run(cmd),
+        Command::Target(cmd) => crate::cli_target::run(cmd),
     }
 }
 

@@ -25,6 +25,16 @@ pub struct DatabaseArgs {
     /// commits on power loss, never on a process crash).
     #[arg(long, env = "ROSTER_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSyncArg::Full)]
     pub sqlite_synchronous: SqliteSyncArg,
+
+    /// Key that encrypts downstream credentials at rest: 64 hex digits. Replicas must share it.
+    /// Default: the key file (created on first use).
+    #[arg(long, env = "ROSTER_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Key file used when `--secret-key` is not given (default: `secret.key` beside the SQLite
+    /// database, or `roster-data/secret.key` with PostgreSQL).
+    #[arg(long, env = "ROSTER_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 /// `PRAGMA synchronous` choices.
@@ -37,6 +47,33 @@ pub enum SqliteSyncArg {
 }
 
 impl DatabaseArgs {
+    /// Settings for the given database URL with every other value at its default.
+    pub fn for_url(database_url: &str) -> DatabaseArgs {
+        DatabaseArgs {
+            database_url: database_url.to_string(),
+            db_pool_size: 4,
+            sqlite_synchronous: SqliteSyncArg::Normal,
+            secret_key: None,
+            secret_key_file: None,
+        }
+    }
+
+    /// The key that encrypts downstream credentials (see `--secret-key`).
+    pub fn secret_key(&self) -> anyhow::Result<push::SecretKey> {
+        if let Some(hex) = &self.secret_key {
+            return Ok(push::SecretKey::from_hex(hex)?);
+        }
+        let path = match &self.secret_key_file {
+            Some(p) => p.clone(),
+            None => store::DbUrl::parse(&self.database_url)
+                .ok()
+                .and_then(|u| u.sqlite_path())
+                .and_then(|p| p.parent().map(|d| d.join("secret.key")))
+                .unwrap_or_else(|| std::path::PathBuf::from("roster-data/secret.key")),
+        };
+        Ok(push::SecretKey::load_or_create(&path)?)
+    }
+
     /// Pool options for the store.
     pub fn pool_options(&self) -> store::PoolOptions {
         store::PoolOptions {
@@ -86,9 +123,83 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Push engine settings.
+    #[command(flatten)]
+    pub push: PushArgs,
+
     /// Database settings.
     #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// Settings of the push engine (outbound provisioning).
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// Run the push engine in this process (`false`: this replica serves requests only).
+    #[arg(long = "push-enabled", env = "ROSTER_PUSH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+
+    /// Fallback poll interval of push workers, in milliseconds (writes wake them at once).
+    #[arg(
+        long = "push-poll-ms",
+        env = "ROSTER_PUSH_POLL_MS",
+        default_value_t = 1000
+    )]
+    pub poll_ms: u64,
+
+    /// Timeout of every call to a downstream service, in milliseconds.
+    #[arg(
+        long = "push-timeout-ms",
+        env = "ROSTER_PUSH_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub timeout_ms: u64,
+
+    /// Length of a target's lease, in seconds (well above the timeout).
+    #[arg(
+        long = "push-lease-secs",
+        env = "ROSTER_PUSH_LEASE_SECS",
+        default_value_t = 60
+    )]
+    pub lease_secs: u64,
+
+    /// Events (and retries) handled per push run.
+    #[arg(long = "push-batch", env = "ROSTER_PUSH_BATCH", default_value_t = 500)]
+    pub batch: i64,
+
+    /// Consecutive failed runs before a target is quarantined.
+    #[arg(
+        long = "push-quarantine-after",
+        env = "ROSTER_PUSH_QUARANTINE_AFTER",
+        default_value_t = 5
+    )]
+    pub quarantine_after: i64,
+}
+
+impl Default for PushArgs {
+    fn default() -> Self {
+        PushArgs {
+            enabled: true,
+            poll_ms: 1000,
+            timeout_ms: 10_000,
+            lease_secs: 60,
+            batch: 500,
+            quarantine_after: 5,
+        }
+    }
+}
+
+impl PushArgs {
+    /// Engine options.
+    pub fn options(&self) -> push::EngineOptions {
+        push::EngineOptions {
+            poll: Duration::from_millis(self.poll_ms.max(10)),
+            lease: Duration::from_secs(self.lease_secs.max(2)),
+            timeout: Duration::from_millis(self.timeout_ms.max(100)),
+            batch: self.batch.clamp(1, 10_000),
+            quarantine_after: self.quarantine_after.max(1),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -103,11 +214,11 @@ impl ServeArgs {
             token_recheck_ms: 0,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             public_url: None,
-            db: DatabaseArgs {
-                database_url: database_url.to_string(),
-                db_pool_size: 4,
-                sqlite_synchronous: SqliteSyncArg::Normal,
+            push: PushArgs {
+                poll_ms: 100,
+                ..PushArgs::default()
             },
+            db: DatabaseArgs::for_url(database_url),
         }
     }
 }

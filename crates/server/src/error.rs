@@ -48,7 +48,10 @@ impl ApiError {
                 store::Error::Unavailable(_) => {
                     scim::Error::new(503, None, "the database is unavailable; retry shortly")
                 }
-                store::Error::Config(_) | store::Error::Backend(_) | store::Error::Corrupt(_) => {
+                store::Error::Config(_)
+                | store::Error::Backend(_)
+                | store::Error::Corrupt(_)
+                | store::Error::LeaseLost => {
                     scim::Error::new(500, None, "internal error; see the server log")
                 }
             },
@@ -92,6 +95,19 @@ impl ResponseError for ApiError {
             _ => {}
         }
         res.body(e.to_json().to_string())
+    }
+}
+
+impl From<push::Error> for ApiError {
+    fn from(e: push::Error) -> Self {
+        match e {
+            push::Error::Invalid(m) => ApiError::Scim(scim::Error::invalid_value(m)),
+            push::Error::NotFound(m) => ApiError::Scim(scim::Error::not_found(m)),
+            push::Error::Busy(m) => ApiError::Scim(scim::Error::new(409, None, m)),
+            push::Error::Remote(m) => ApiError::Scim(scim::Error::new(502, None, m)),
+            push::Error::Store(s) => ApiError::Store(s),
+            other => ApiError::Internal(anyhow::anyhow!(other)),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod cli_audit;
+pub mod cli_target;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -32,6 +32,16 @@ impl Application {
         }
         let store = store::Store::open(&args.db.database_url, &args.db.pool_options())?;
         let keys = Keys::load(&store)?;
+        let secret_key = args.db.secret_key()?;
+        let push = if args.push.enabled {
+            Some(push::Engine::new(
+                store.clone(),
+                secret_key.clone(),
+                args.push.options(),
+            )?)
+        } else {
+            None
+        };
         let state = AppState {
             store,
             keys,
@@ -47,6 +57,8 @@ impl Application {
                 max_operations: args.bulk_max_operations.max(1),
                 max_payload_bytes: args.bulk_max_payload_bytes,
             },
+            secret_key,
+            push,
         };
         let listener = TcpListener::bind(args.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -88,8 +100,16 @@ impl Application {
     }
 
     /// Runs until Ctrl-C / SIGTERM (in-flight requests finish) or until the handle stops it.
+    /// The push engine runs alongside and stops after the server (releasing its leases).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let engine = self.state.push.clone();
+        let supervisor = engine.as_ref().map(|e| e.start());
+        let result = self.server.await;
+        if let (Some(e), Some(task)) = (engine, supervisor) {
+            e.stop();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;
+        }
+        result
     }
 
     /// A handle to stop the server gracefully.

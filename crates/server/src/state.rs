@@ -17,6 +17,10 @@ pub struct AppState {
     pub bulk: BulkLimits,
     /// Recently verified token registrations (see [`crate::auth::TokenCache`]).
     pub tokens: crate::auth::TokenCache,
+    /// The key that encrypts downstream credentials.
+    pub secret_key: push::SecretKey,
+    /// The push engine (`None` when disabled in this process).
+    pub push: Option<push::Engine>,
 }
 
 /// Limits of `/Bulk` (RFC 7644 §3.7.4).

@@ -32,6 +32,9 @@ pub enum Error {
     /// Stored data that cannot be decoded (corrupt JSON document, …).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A push worker's lease was taken over: it must stop and write nothing.
+    #[error("push lease lost")]
+    LeaseLost,
 }
 
 /// Shorthand for results in this crate.

@@ -15,6 +15,7 @@ pub mod history;
 pub mod listing;
 pub mod members;
 pub mod migrations;
+pub mod push;
 pub mod resource;
 pub mod schema;
 pub mod settings;
@@ -43,7 +44,11 @@ pub struct Store {
     url: DbUrl,
     readers: conn::DbPool,
     writer: conn::DbPool,
+    on_commit: std::sync::Arc<std::sync::OnceLock<CommitHook>>,
 }
+
+/// Called after every write transaction that appended events (wakes the push workers).
+pub type CommitHook = Box<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +80,7 @@ impl Store {
             url,
             readers,
             writer,
+            on_commit: Default::default(),
         };
         let mut conn = store.writer_conn()?;
         let applied = migrations::run_pending(&mut conn)?;
@@ -123,7 +129,20 @@ impl Store {
     pub fn write<T>(&self, ctx: &WriteCtx, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
         let conn: &mut DbConn = &mut c;
-        conn.transaction(|c| write::run(c, ctx, f))
+        let (out, appended) = conn.transaction(|c| write::run(c, ctx, f))?;
+        drop(c);
+        if appended {
+            if let Some(hook) = self.on_commit.get() {
+                hook();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Installs the hook called after each write that appended events (once per store; later
+    /// calls are ignored and return `false`).
+    pub fn set_commit_hook(&self, hook: CommitHook) -> bool {
+        self.on_commit.set(hook).is_ok()
     }
 
     /// Runs `f` in a plain transaction that does not touch the event log (tokens, settings).

@@ -133,6 +133,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    push_targets (id) {
+        id -> Text,
+        name -> Text,
+        config -> Text,
+        secret -> Text,
+        paused -> Bool,
+        paused_reason -> Nullable<Text>,
+        quarantined_until -> Nullable<Timestamp>,
+        failures -> BigInt,
+        last_success -> Nullable<Timestamp>,
+        reconcile_requested -> Bool,
+        created -> Timestamp,
+        modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    push_cursors (target_id) {
+        target_id -> Text,
+        seq -> BigInt,
+        full_sync -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_token -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    push_state (target_id, resource_type, resource_id) {
+        target_id -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        remote_id -> Nullable<Text>,
+        pushed_hash -> Nullable<Text>,
+        pushed_doc -> Nullable<Text>,
+        remote_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    push_log (id) {
+        id -> BigInt,
+        target_id -> Text,
+        at -> Timestamp,
+        owner -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        method -> Text,
+        path -> Text,
+        status -> Nullable<BigInt>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -147,4 +208,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tokens,
     server_settings,
     user_passwords,
+    push_targets,
+    push_cursors,
+    push_state,
+    push_log,
 );

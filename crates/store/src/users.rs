@@ -39,6 +39,25 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
     row.try_into()
 }
 
+/// The id of the user whose `userName` matches `name` (case-insensitively), if any.
+pub fn id_by_user_name(conn: &mut DbConn, name: &str) -> Result<Option<String>> {
+    Ok(users::table
+        .filter(users::user_name_norm.eq(scim::resource::normalize_case(name)))
+        .select(users::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// Up to `limit` user ids greater than `after`, in id order (key-set paging for full syncs).
+pub fn ids_after(conn: &mut DbConn, after: &str, limit: i64) -> Result<Vec<String>> {
+    Ok(users::table
+        .filter(users::id.gt(after))
+        .order(users::id.asc())
+        .limit(limit)
+        .select(users::id)
+        .load(conn)?)
+}
+
 /// One page of users matching `spec.filter` (compiled to SQL), sorted and paged in SQL.
 /// Returns the total number of matches and the page.
 pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredResource>)> {

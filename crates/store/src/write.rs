@@ -53,11 +53,12 @@ pub fn now() -> NaiveDateTime {
     t.duration_round(TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
+/// Runs `f` with the head locked; returns its result and whether events were appended.
 pub(crate) fn run<T>(
     conn: &mut DbConn,
     ctx: &WriteCtx,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
-) -> Result<T> {
+) -> Result<(T, bool)> {
     // Take the head lock first: every writer queues here.
     diesel::update(event_head::table.find(1))
         .set(event_head::seq.eq(event_head::seq))
@@ -75,12 +76,13 @@ pub(crate) fn run<T>(
     };
     let start_seq = seq;
     let out = f(&mut tx)?;
-    if tx.seq != start_seq {
+    let appended = tx.seq != start_seq;
+    if appended {
         diesel::update(event_head::table.find(1))
             .set((event_head::seq.eq(tx.seq), event_head::hash.eq(&tx.hash)))
             .execute(tx.conn)?;
     }
-    Ok(out)
+    Ok((out, appended))
 }
 
 impl Tx<'_> {

@@ -75,7 +75,11 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         membership_periods,
         tokens,
         server_settings,
-        user_passwords
+        user_passwords,
+        push_targets,
+        push_cursors,
+        push_state,
+        push_log
     )
 }
 

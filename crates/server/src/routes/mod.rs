@@ -1,5 +1,6 @@
 //! The route table.
 
+pub mod admin;
 pub mod audit;
 pub mod health;
 pub mod scim;
@@ -14,7 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .service(web::scope("/scim/v2").configure(scim::configure))
-        .service(web::scope("/audit/v1").configure(audit::configure));
+        .service(web::scope("/audit/v1").configure(audit::configure))
+        .service(web::scope("/admin/v1").configure(admin::configure));
 }
 
 /// Malformed query parameters become SCIM errors.

@@ -1,0 +1,186 @@
+//! A fault-injecting HTTP proxy for push tests: sits between Roster and a downstream SCIM
+//! server, forwards requests, counts them by method and path, and on schedule answers 500,
+//! 429 with `Retry-After`, hangs past the client's timeout, or drops the connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Forward it.
+    Pass,
+    /// Answer this status with a SCIM error body.
+    Status(u16),
+    /// Answer 429 with `Retry-After: secs`.
+    TooMany(u64),
+    /// Wait this long, then forward (to exceed the client's timeout).
+    Hang(Duration),
+    /// Close the connection without an answer.
+    Drop,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Faults applied to the next requests, in order (then `Pass`).
+    schedule: VecDeque<Fault>,
+    /// Applied to every request while set (after the schedule is used up).
+    always: Option<Fault>,
+    /// `(method, first path segment after the base)` -> forwarded count.
+    counts: HashMap<(String, String), usize>,
+    /// Every forwarded request: method and path.
+    seen: Vec<(String, String)>,
+}
+
+/// A running proxy.
+#[derive(Clone)]
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT` — use it in place of the downstream's address.
+    pub addr: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let inner: Arc<Mutex<Inner>> = Default::default();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let client = reqwest::Client::new();
+        let state = inner.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = state.clone();
+                let upstream = upstream.clone();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let state = state.clone();
+                        let upstream = upstream.clone();
+                        let client = client.clone();
+                        async move { handle(state, client, upstream, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FaultProxy { addr, inner }
+    }
+
+    /// Applies these faults to the next requests, in order.
+    pub fn schedule(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.inner.lock().unwrap().schedule.extend(faults);
+    }
+
+    /// Applies `fault` to every request from now on (`None`: stop).
+    pub fn always(&self, fault: Option<Fault>) {
+        self.inner.lock().unwrap().always = fault;
+    }
+
+    /// Forwarded requests with this method whose path starts with `prefix`.
+    pub fn count(&self, method: &str, prefix: &str) -> usize {
+        let g = self.inner.lock().unwrap();
+        g.seen
+            .iter()
+            .filter(|(m, p)| m == method && p.starts_with(prefix))
+            .count()
+    }
+
+    /// Every forwarded request.
+    pub fn seen(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().seen.clone()
+    }
+}
+
+type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn error(status: u16, retry_after: Option<u64>) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": status.to_string(),
+        "detail": format!("injected fault {status}"),
+    })
+    .to_string();
+    let mut r = Response::builder()
+        .status(status)
+        .header("content-type", "application/scim+json");
+    if let Some(s) = retry_after {
+        r = r.header("retry-after", s.to_string());
+    }
+    r.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+async fn handle(
+    state: Arc<Mutex<Inner>>,
+    client: reqwest::Client,
+    upstream: String,
+    req: Request<Incoming>,
+) -> Reply {
+    let fault = {
+        let mut g = state.lock().unwrap();
+        g.schedule
+            .pop_front()
+            .or_else(|| g.always.clone())
+            .unwrap_or(Fault::Pass)
+    };
+    match fault {
+        Fault::Status(s) => return Ok(error(s, None)),
+        Fault::TooMany(secs) => return Ok(error(429, Some(secs))),
+        // an error from the service makes hyper close the connection without a response
+        Fault::Drop => return Err(std::io::Error::other("injected connection drop")),
+        Fault::Hang(d) => tokio::time::sleep(d).await,
+        Fault::Pass => {}
+    }
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut out = client.request(method.clone(), format!("{upstream}{path}"));
+    for (k, v) in headers.iter() {
+        if k != "host" && k != "content-length" && k != "connection" {
+            out = out.header(k, v);
+        }
+    }
+    let resp = match out.body(body).send().await {
+        Ok(r) => r,
+        Err(_) => return Ok(error(502, None)),
+    };
+    {
+        let mut g = state.lock().unwrap();
+        let seg = path.split('?').next().unwrap_or_default().to_string();
+        *g.counts
+            .entry((method.to_string(), seg.clone()))
+            .or_default() += 1;
+        g.seen.push((method.to_string(), seg));
+    }
+    let status = resp.status().as_u16();
+    let mut r = Response::builder().status(status);
+    for (k, v) in resp.headers().iter() {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            r = r.header(k, v);
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    Ok(r.body(Full::new(bytes)).unwrap())
+}

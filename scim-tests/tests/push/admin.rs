@@ -1,0 +1,1 @@
+//! The admin API of targets: validation, scopes, secrets never returned, pause/resume.

@@ -1,0 +1,411 @@
+//! Joiners, movers and leavers reach the downstream; existing accounts are adopted, never
+//! duplicated; group scope and group push; reconciliation repairs drift; provision on demand.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use scim_tests::push::{add_target, target_body, wait_for, wait_idle, Downstream};
+use scim_tests::{backend_tests, group_body, user_body, TestApp};
+use serde_json::{json, Value};
+
+const T: Duration = Duration::from_secs(20);
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn employee(name: &str, dept: &str) -> Value {
+    let mut b = user_body(name);
+    b["schemas"] = json!(["urn:ietf:params:scim:schemas:core:2.0:User", ENT]);
+    b["externalId"] = json!(format!("hr-{name}"));
+    b[ENT] = json!({"department": dept, "employeeNumber": format!("E-{name}")});
+    b
+}
+
+async fn patch(app: &TestApp, token: &str, path: &str, ops: Value) {
+    let body =
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let res = app.send(Method::PATCH, path, token, &body).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+async fn joiner_mover_leaver_reach_the_downstream(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    // an account that existed before the target: pushed by the initial full sync
+    let early = app
+        .send(Method::POST, "/Users", &rw, &employee("early", "Ops"))
+        .await;
+    assert_eq!(early.status(), 201);
+    let target = add_target(
+        &app,
+        &admin,
+        &target_body("crm", &down.base_url(), &down.token),
+    )
+    .await;
+    let tid = target["id"].as_str().unwrap().to_string();
+    // joiner
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("ada", "R&D"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let ada: Value = res.json().await.unwrap();
+    let uid = ada["id"].as_str().unwrap().to_string();
+    let remote = wait_for(T, "ada downstream", || down.user("ada")).await;
+    assert_eq!(remote["externalId"], "hr-ada");
+    assert_eq!(remote[ENT]["department"], "R&D");
+    assert_eq!(remote["active"], true);
+    wait_for(T, "early downstream", || down.user("early")).await;
+    // mover: two changes between runs become the remote's state
+    patch(
+        &app,
+        &rw,
+        &format!("/Users/{uid}"),
+        json!([
+            {"op": "replace", "path": format!("{ENT}:department"), "value": "Marketing"},
+            {"op": "replace", "path": "title", "value": "Manager"}
+        ]),
+    )
+    .await;
+    wait_for(T, "the move downstream", || async {
+        let r = down.user("ada").await?;
+        (r[ENT]["department"] == "Marketing" && r["title"] == "Manager").then_some(())
+    })
+    .await;
+    // leaver: HR sends active false -> disabled downstream
+    patch(
+        &app,
+        &rw,
+        &format!("/Users/{uid}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    wait_for(T, "ada disabled downstream", || async {
+        let r = down.user("ada").await?;
+        (r["active"] == false).then_some(())
+    })
+    .await;
+    // deleting the user keeps the account disabled (mode disable), never deleted
+    let res = app
+        .req(Method::DELETE, &format!("/scim/v2/Users/{uid}"), &rw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let s = wait_idle(&app, &admin, &tid, T).await;
+    let r = down.user("ada").await.expect("still there");
+    assert_eq!(r["active"], false);
+    assert_eq!(down.count().await, 2, "exactly the two accounts");
+    assert_eq!(s["failed"], 0);
+    // the audit log says when the app was told, as actor push:crm
+    let ev = app
+        .req(
+            Method::GET,
+            &format!("/audit/v1/events?resourceId={uid}&actor=push:crm"),
+            &app.token(&["audit.read"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ev: Value = ev.json().await.unwrap();
+    let actions: Vec<&str> = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"push.create"), "{actions:?}");
+    assert!(actions.contains(&"push.update"), "{actions:?}");
+    // the call log has every HTTP call, without credentials
+    let log: Value = app
+        .req(
+            Method::GET,
+            &format!("/admin/v1/targets/{tid}/log?count=1000"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = log["items"].as_array().unwrap();
+    assert!(items
+        .iter()
+        .any(|c| c["method"] == "POST" && c["status"] == 201));
+    assert!(!log.to_string().contains(&down.token));
+}
+
+async fn delete_mode_removes_the_account_and_adoption_never_duplicates(app: TestApp) {
+    let down = Downstream::start().await;
+    // the downstream already has grace's account (created by someone else)
+    let res = down
+        .app
+        .send(Method::POST, "/Users", &down.token, &user_body("grace"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let mut body = target_body("erp", &down.base_url(), &down.token);
+    body["deprovision"] = json!("delete");
+    let target = add_target(&app, &admin, &body).await;
+    let tid = target["id"].as_str().unwrap();
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("grace", "Finance"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let grace: Value = res.json().await.unwrap();
+    wait_for(T, "grace adopted and updated", || async {
+        let r = down.user("grace").await?;
+        (r[ENT]["department"] == "Finance").then_some(())
+    })
+    .await;
+    wait_idle(&app, &admin, tid, T).await;
+    assert_eq!(
+        down.users_named("grace").await.len(),
+        1,
+        "adopted, not duplicated"
+    );
+    let res = app
+        .req(
+            Method::DELETE,
+            &format!("/scim/v2/Users/{}", grace["id"].as_str().unwrap()),
+            &rw,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    wait_for(T, "grace deleted downstream", || async {
+        down.users_named("grace").await.is_empty().then_some(())
+    })
+    .await;
+}
+
+async fn group_scope_pushes_members_and_their_group(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let a = app.create_user(&rw, "in-a").await;
+    let b = app.create_user(&rw, "in-b").await;
+    app.create_user(&rw, "outsider").await;
+    let a_id = a["id"].as_str().unwrap();
+    let b_id = b["id"].as_str().unwrap();
+    let res = app
+        .send(
+            Method::POST,
+            "/Groups",
+            &rw,
+            &group_body("sales", &[a_id, b_id]),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let g: Value = res.json().await.unwrap();
+    let gid = g["id"].as_str().unwrap();
+    let mut body = target_body("crm", &down.base_url(), &down.token);
+    body["scope"] = json!({"type": "groups", "groups": [gid]});
+    body["pushGroups"] = json!("assigned");
+    let target = add_target(&app, &admin, &body).await;
+    let tid = target["id"].as_str().unwrap();
+    wait_idle(&app, &admin, tid, T).await;
+    assert!(down.user("in-a").await.is_some());
+    assert!(down.user("in-b").await.is_some());
+    assert!(
+        down.user("outsider").await.is_none(),
+        "not assigned, not pushed"
+    );
+    let rg = remote_group(&down).await;
+    assert_eq!(rg["members"].as_array().map(Vec::len), Some(2), "{rg}");
+    // removing b from the group: b is disabled downstream and leaves the remote group
+    patch(
+        &app,
+        &rw,
+        &format!("/Groups/{gid}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{b_id}\"]")}]),
+    )
+    .await;
+    wait_for(T, "in-b disabled", || async {
+        let r = down.user("in-b").await?;
+        (r["active"] == false).then_some(())
+    })
+    .await;
+    wait_idle(&app, &admin, tid, T).await;
+    let rg = remote_group(&down).await;
+    let members: Vec<String> = rg["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    let ra = down.user("in-a").await.unwrap();
+    assert_eq!(members, vec![ra["id"].as_str().unwrap().to_string()]);
+}
+
+async fn reconcile_repairs_drift_made_on_the_downstream(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    for n in ["r1", "r2", "r3"] {
+        let res = app
+            .send(Method::POST, "/Users", &rw, &employee(n, "Ops"))
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let target = add_target(
+        &app,
+        &admin,
+        &target_body("crm", &down.base_url(), &down.token),
+    )
+    .await;
+    let tid = target["id"].as_str().unwrap();
+    wait_idle(&app, &admin, tid, T).await;
+    // drift: r1 changed, r2 deleted, r3 disabled by someone on the app side
+    let r1 = down.user("r1").await.unwrap();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": format!("{ENT}:department"), "value": "Hacked"}]});
+    let res = down
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/Users/{}", r1["id"].as_str().unwrap()),
+            &down.token,
+            &body,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let r2 = down.user("r2").await.unwrap();
+    let res = down
+        .app
+        .req(
+            Method::DELETE,
+            &format!("/scim/v2/Users/{}", r2["id"].as_str().unwrap()),
+            &down.token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let r3 = down.user("r3").await.unwrap();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": "active", "value": false}]});
+    let res = down
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/Users/{}", r3["id"].as_str().unwrap()),
+            &down.token,
+            &body,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // an account Roster does not manage is reported, not touched
+    let res = down
+        .app
+        .send(Method::POST, "/Users", &down.token, &user_body("stranger"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .req(
+            Method::POST,
+            &format!("/admin/v1/targets/{tid}/reconcile"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["missing"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["changed"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["unmanagedCount"], 1, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(down.user("r1").await.unwrap()[ENT]["department"], "Ops");
+    assert_eq!(down.user("r2").await.unwrap()["active"], true);
+    assert_eq!(down.user("r3").await.unwrap()["active"], true);
+    assert!(down.user("stranger").await.is_some());
+    assert_eq!(down.count().await, 4);
+}
+
+async fn provision_on_demand_reports_each_step(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let mut body = target_body("crm", &down.base_url(), &down.token);
+    body["scope"] = json!({"type": "filter", "filter": format!("{ENT}:department eq \"Sales\"")});
+    let target = add_target(&app, &admin, &body).await;
+    let tid = target["id"].as_str().unwrap();
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("sam", "Sales"))
+        .await;
+    let sam: Value = res.json().await.unwrap();
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("olga", "Ops"))
+        .await;
+    let olga: Value = res.json().await.unwrap();
+    wait_idle(&app, &admin, tid, T).await;
+    assert!(down.user("olga").await.is_none(), "out of the filter scope");
+    let res = app
+        .req(
+            Method::POST,
+            &format!(
+                "/admin/v1/targets/{tid}/provision/Users/{}",
+                sam["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["desiredState"], "present");
+    assert_eq!(r["result"], "synced");
+    assert!(!r["steps"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(r["remoteId"], down.user("sam").await.unwrap()["id"]);
+    let res = app
+        .req(
+            Method::POST,
+            &format!(
+                "/admin/v1/targets/{tid}/provision/Users/{}",
+                olga["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    let r: Value = res.json().await.unwrap();
+    assert_eq!(r["desiredState"], "disabled", "{r}");
+    assert_eq!(r["action"], "none", "{r}");
+    let res = app
+        .req(
+            Method::POST,
+            &format!("/admin/v1/targets/{tid}/provision/Users/nope"),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+async fn remote_group(d: &Downstream) -> Value {
+    let res = d
+        .app
+        .get(
+            &format!(
+                "/Groups?filter={}",
+                scim_tests::enc("displayName eq \"sales\"")
+            ),
+            &d.token,
+        )
+        .await;
+    let v: Value = res.json().await.unwrap();
+    v["Resources"][0].clone()
+}
+
+backend_tests!(
+    joiner_mover_leaver_reach_the_downstream,
+    delete_mode_removes_the_account_and_adoption_never_duplicates,
+    group_scope_pushes_members_and_their_group,
+    reconcile_repairs_drift_made_on_the_downstream,
+    provision_on_demand_reports_each_step,
+);
