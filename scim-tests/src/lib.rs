@@ -24,6 +24,11 @@ use server::startup::Application;
 /// Environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "ROSTER_TEST_POSTGRES_URL";
 
+/// The credentials key of test servers (`ROSTER_SECRET_KEY`), so that CLI runs and replicas
+/// in a test share it.
+pub const TEST_SECRET_KEY: &str =
+    "7465737420736563726574206b657920666f7220726f73746572207465737473";
+
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -134,6 +139,7 @@ impl TestApp {
     ) -> Option<TestApp> {
         let db = TestDb::create(backend)?;
         let mut args = ServeArgs::for_database(&db.url());
+        args.db.secret_key = Some(TEST_SECRET_KEY.to_string());
         configure(&mut args);
         let app = Application::build(&args).expect("server starts");
         let addr = format!("http://{}", app.addr());
@@ -206,6 +212,32 @@ impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
+}
+
+/// The `roster` binary of this workspace, built once per test process (so that it is never
+/// older than the code under test).
+pub fn roster_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = std::env::current_exe()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = std::process::Command::new(cargo)
+                .args(["build", "-q", "-p", "roster-server", "--bin", "roster"])
+                .status()
+                .unwrap()
+                .success();
+            let bin = dir.join("roster");
+            assert!(ok && bin.exists(), "could not build {}", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// A minimal valid User body.

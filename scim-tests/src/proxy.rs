@@ -34,8 +34,8 @@ struct Inner {
     always: Option<Fault>,
     /// `(method, first path segment after the base)` -> forwarded count.
     counts: HashMap<(String, String), usize>,
-    /// Every forwarded request: method and path.
-    seen: Vec<(String, String)>,
+    /// Every forwarded request: method, path and the upstream's status.
+    seen: Vec<(String, String, u16)>,
 }
 
 /// A running proxy.
@@ -94,12 +94,21 @@ impl FaultProxy {
         let g = self.inner.lock().unwrap();
         g.seen
             .iter()
-            .filter(|(m, p)| m == method && p.starts_with(prefix))
+            .filter(|(m, p, _)| m == method && p.starts_with(prefix))
+            .count()
+    }
+
+    /// Forwarded requests with this method, path prefix and upstream status.
+    pub fn count_status(&self, method: &str, prefix: &str, status: u16) -> usize {
+        let g = self.inner.lock().unwrap();
+        g.seen
+            .iter()
+            .filter(|(m, p, s)| m == method && p.starts_with(prefix) && *s == status)
             .count()
     }
 
     /// Every forwarded request.
-    pub fn seen(&self) -> Vec<(String, String)> {
+    pub fn seen(&self) -> Vec<(String, String, u16)> {
         self.inner.lock().unwrap().seen.clone()
     }
 }
@@ -166,15 +175,15 @@ async fn handle(
         Ok(r) => r,
         Err(_) => return Ok(error(502, None)),
     };
+    let status = resp.status().as_u16();
     {
         let mut g = state.lock().unwrap();
         let seg = path.split('?').next().unwrap_or_default().to_string();
         *g.counts
             .entry((method.to_string(), seg.clone()))
             .or_default() += 1;
-        g.seen.push((method.to_string(), seg));
+        g.seen.push((method.to_string(), seg, status));
     }
-    let status = resp.status().as_u16();
     let mut r = Response::builder().status(status);
     for (k, v) in resp.headers().iter() {
         if k != "content-length" && k != "transfer-encoding" && k != "connection" {

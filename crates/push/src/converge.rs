@@ -42,10 +42,15 @@ pub struct Outcome {
 
 /// Backoff for the `attempts`-th failure: 2 s doubling up to 15 min, ±50 % jitter.
 pub fn backoff(attempts: i64) -> Duration {
-    let base = 2f64 * 2f64.powi(attempts.clamp(0, 12) as i32 - 1);
+    backoff_from(Duration::from_secs(2), attempts)
+}
+
+/// Backoff for the `attempts`-th failure: `first` doubling up to 15 min, ±50 % jitter.
+pub fn backoff_from(first: Duration, attempts: i64) -> Duration {
+    let base = first.as_secs_f64() * 2f64.powi(attempts.clamp(0, 12) as i32 - 1);
     let capped = base.min(900.0);
     let jitter = rand::thread_rng().gen_range(0.5..1.5);
-    Duration::from_secs_f64((capped * jitter).max(0.5))
+    Duration::from_secs_f64((capped * jitter).max(0.01))
 }
 
 fn endpoint(rtype: &str) -> &'static str {
@@ -277,7 +282,8 @@ pub async fn converge(target: &Target, item: &Item, now: NaiveDateTime) -> Outco
             let mut row = base;
             row.last_error = Some(failed.describe());
             if transient {
-                let wait = backoff(attempts).max(failed.retry_after.unwrap_or_default());
+                let wait = backoff_from(target.retry_base, attempts)
+                    .max(failed.retry_after.unwrap_or_default());
                 row.status = state::RETRYING.into();
                 row.attempts = attempts;
                 row.next_attempt_at =

@@ -31,6 +31,8 @@ pub struct EngineOptions {
     pub batch: i64,
     /// Consecutive failed runs before the target is quarantined.
     pub quarantine_after: i64,
+    /// First retry delay of a failed item (doubles per failure, up to 15 min).
+    pub retry_base: Duration,
 }
 
 impl Default for EngineOptions {
@@ -41,6 +43,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(10),
             batch: 500,
             quarantine_after: 5,
+            retry_base: Duration::from_secs(2),
         }
     }
 }

@@ -20,11 +20,18 @@ pub struct Target {
     pub client: Client,
     /// The parsed scope filter (scope `filter`).
     pub filter: Option<scim::Filter>,
+    /// The first retry delay of a failed item (doubling after each failure).
+    pub retry_base: std::time::Duration,
 }
 
 impl Target {
     /// Decrypts the credentials and builds the client.
-    pub fn load(row: TargetRow, key: &SecretKey, http: reqwest::Client) -> Result<Target> {
+    pub fn load(
+        row: TargetRow,
+        key: &SecretKey,
+        http: reqwest::Client,
+        retry_base: std::time::Duration,
+    ) -> Result<Target> {
         let settings = settings_of(&row)?;
         let auth: Auth = serde_json::from_str(&key.open(&row.secret)?)
             .map_err(|_| Error::Key("stored credentials are not readable".into()))?;
@@ -41,6 +48,7 @@ impl Target {
             settings,
             client,
             filter,
+            retry_base,
         })
     }
 

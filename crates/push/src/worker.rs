@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use store::push::{lease, targets};
 
-use crate::converge::backoff;
+use crate::converge::backoff_from;
 use crate::engine::{Command, Shared};
 use crate::error::{Error, Result};
 use crate::run::{self, blocking, Ctx};
@@ -139,6 +139,15 @@ impl Worker {
         }
     }
 
+    fn load(&self, row: targets::TargetRow) -> Result<Target> {
+        Target::load(
+            row,
+            &self.shared.key,
+            self.shared.http.clone(),
+            self.shared.opts.retry_base,
+        )
+    }
+
     /// Loads the target row; rebuilds the client when the settings changed. `None`: deleted.
     async fn refresh(&mut self) -> Result<Option<Arc<Target>>> {
         let tid = self.target_id.clone();
@@ -156,7 +165,7 @@ impl Worker {
             None => true,
         };
         let t = if rebuild {
-            Target::load(row, &self.shared.key, self.shared.http.clone())?
+            self.load(row)?
         } else {
             let old = self.target.take();
             match old.and_then(|a| Arc::try_unwrap(a).ok()) {
@@ -164,7 +173,7 @@ impl Worker {
                     t.row = row;
                     t
                 }
-                None => Target::load(row, &self.shared.key, self.shared.http.clone())?,
+                None => self.load(row)?,
             }
         };
         let t = Arc::new(t);
@@ -264,8 +273,11 @@ impl Worker {
         let failures = target.row.failures + 1;
         let limit = self.shared.opts.quarantine_after;
         let quarantine = (failures >= limit).then(|| {
-            now + TimeDelta::from_std(backoff(failures - limit + 1))
-                .unwrap_or(TimeDelta::seconds(60))
+            now + TimeDelta::from_std(backoff_from(
+                self.shared.opts.retry_base,
+                failures - limit + 1,
+            ))
+            .unwrap_or(TimeDelta::seconds(60))
         });
         blocking(&self.shared.store, move |s| {
             s.admin(|c| targets::record_health(c, &tid, None, failures, quarantine))

@@ -174,6 +174,14 @@ pub struct PushArgs {
         default_value_t = 5
     )]
     pub quarantine_after: i64,
+
+    /// First retry delay of a failed item, in milliseconds (doubles per failure, up to 15 min).
+    #[arg(
+        long = "push-retry-base-ms",
+        env = "ROSTER_PUSH_RETRY_BASE_MS",
+        default_value_t = 2000
+    )]
+    pub retry_base_ms: u64,
 }
 
 impl Default for PushArgs {
@@ -185,6 +193,7 @@ impl Default for PushArgs {
             lease_secs: 60,
             batch: 500,
             quarantine_after: 5,
+            retry_base_ms: 2000,
         }
     }
 }
@@ -198,6 +207,7 @@ impl PushArgs {
             timeout: Duration::from_millis(self.timeout_ms.max(100)),
             batch: self.batch.clamp(1, 10_000),
             quarantine_after: self.quarantine_after.max(1),
+            retry_base: Duration::from_millis(self.retry_base_ms.max(10)),
         }
     }
 }

@@ -750,24 +750,7 @@ async fn export_of_100k_events_streams_in_flat_memory(app: TestApp) {
 
 /// The `roster` binary (built by `cargo test --workspace`; built here if missing).
 fn roster_bin() -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let bin = dir.join("roster");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "roster-server", "--bin", "roster"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok && bin.exists(), "could not build {}", bin.display());
-    }
-    bin
+    scim_tests::roster_bin()
 }
 
 /// Runs `roster audit verify` on the test database: `(success, stdout)`.
