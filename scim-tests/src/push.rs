@@ -124,3 +124,156 @@ pub async fn wait_idle(app: &TestApp, admin: &str, id: &str, timeout: Duration) 
     })
     .await
 }
+
+/// python-scim's `scim2-server` (in-memory SCIM server from PyPI), started on loopback as an
+/// independent downstream. The virtualenv is created on first use from
+/// `scim-tests/downstream/requirements.txt` (pinned), under the cargo target folder.
+pub struct Scim2Server {
+    child: std::process::Child,
+    /// Base URL (`http://127.0.0.1:PORT/v2`).
+    pub base_url: String,
+    /// The bearer token it accepts.
+    pub token: String,
+}
+
+impl Drop for Scim2Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn target_dir() -> std::path::PathBuf {
+    if let Ok(d) = std::env::var("CARGO_TARGET_DIR") {
+        let p = std::path::PathBuf::from(d);
+        if p.is_absolute() {
+            return p;
+        }
+    }
+    // <target>/debug/deps/<test binary>
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|p| p.parent())
+        .and_then(|p| p.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The virtualenv holding scim2-server (created and filled once per test process).
+fn scim2_venv() -> std::path::PathBuf {
+    static VENV: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let reqs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("downstream/requirements.txt");
+        let wanted = std::fs::read_to_string(&reqs).unwrap();
+        let venv = std::env::var("ROSTER_DOWNSTREAM_VENV")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| target_dir().join("downstream-venv"));
+        let stamp = venv.join("roster-requirements.txt");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+            return venv;
+        }
+        let python =
+            std::env::var("ROSTER_CONFORMANCE_PYTHON").unwrap_or_else(|_| "python3".into());
+        let run = |cmd: &mut std::process::Command, what: &str| {
+            let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = std::fs::remove_dir_all(&venv);
+        run(
+            std::process::Command::new(&python)
+                .args(["-m", "venv"])
+                .arg(&venv),
+            "python3 -m venv",
+        );
+        let pip = venv.join("bin/pip");
+        run(
+            std::process::Command::new(&pip)
+                .args([
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "-r",
+                ])
+                .arg(&reqs),
+            "pip install scim2-server",
+        );
+        run(
+            std::process::Command::new(&pip).args(["check"]),
+            "pip check",
+        );
+        std::fs::write(&stamp, wanted).unwrap();
+        venv
+    })
+    .clone()
+}
+
+impl Scim2Server {
+    /// Starts scim2-server on a free loopback port and waits until it answers.
+    pub async fn start() -> Scim2Server {
+        let venv = scim2_venv();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token = format!("s2-{}", uuid::Uuid::new_v4().simple());
+        let child = std::process::Command::new(venv.join("bin/scim2-server"))
+            .args([
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                &token,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base_url = format!("http://127.0.0.1:{port}/v2");
+        let server = Scim2Server {
+            child,
+            base_url,
+            token,
+        };
+        let client = reqwest::Client::new();
+        wait_for(Duration::from_secs(30), "scim2-server to start", || {
+            let c = client.clone();
+            let url = format!("{}/ServiceProviderConfig", server.base_url);
+            let t = server.token.clone();
+            async move {
+                let r = c.get(url).bearer_auth(t).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+        server
+    }
+
+    /// `GET {path}` on the server (path below the base URL), as JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Users whose userName equals `name`.
+    pub async fn users_named(&self, name: &str) -> Vec<Value> {
+        let filter = crate::enc(&format!("userName eq \"{name}\""));
+        let v = self.get(&format!("/Users?filter={filter}")).await;
+        v["Resources"].as_array().cloned().unwrap_or_default()
+    }
+}

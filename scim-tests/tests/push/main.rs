@@ -8,3 +8,4 @@ mod admin;
 mod crash;
 mod faults;
 mod flows;
+mod scim2server;
