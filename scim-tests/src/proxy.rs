@@ -36,6 +36,24 @@ struct Inner {
     counts: HashMap<(String, String), usize>,
     /// Every forwarded request: method, path and the upstream's status.
     seen: Vec<(String, String, u16)>,
+    /// When set, requests must carry this credential; it is swapped for the upstream's.
+    gate: Option<Gate>,
+    /// Access tokens handed out by the OAuth token endpoint, and how many were issued.
+    oauth_issued: usize,
+    /// Requests refused by the gate.
+    refused: usize,
+}
+
+/// An authentication gate in front of the downstream.
+#[derive(Debug, Clone)]
+pub enum Gate {
+    /// Require `Authorization: Basic base64(user:password)`.
+    Basic(String, String),
+    /// Require this header with this value.
+    Header(String, String),
+    /// Require a bearer token from `POST /oauth/token` (client credentials with these id and
+    /// secret); tokens issued before the latest are refused (as if expired).
+    OAuth2(String, String),
 }
 
 /// A running proxy.
@@ -44,6 +62,7 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:PORT` — use it in place of the downstream's address.
     pub addr: String,
     inner: Arc<Mutex<Inner>>,
+    upstream_token: Arc<Mutex<String>>,
 }
 
 impl FaultProxy {
@@ -52,6 +71,8 @@ impl FaultProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
         let inner: Arc<Mutex<Inner>> = Default::default();
+        let upstream_token: Arc<Mutex<String>> = Default::default();
+        let tok = upstream_token.clone();
         let upstream = upstream.trim_end_matches('/').to_string();
         let client = reqwest::Client::new();
         let state = inner.clone();
@@ -63,12 +84,14 @@ impl FaultProxy {
                 let state = state.clone();
                 let upstream = upstream.clone();
                 let client = client.clone();
+                let tok = tok.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let state = state.clone();
                         let upstream = upstream.clone();
                         let client = client.clone();
-                        async move { handle(state, client, upstream, req).await }
+                        let tok = tok.clone();
+                        async move { handle(state, tok, client, upstream, req).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -76,7 +99,11 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { addr, inner }
+        FaultProxy {
+            addr,
+            inner,
+            upstream_token,
+        }
     }
 
     /// Applies these faults to the next requests, in order.
@@ -107,6 +134,30 @@ impl FaultProxy {
             .count()
     }
 
+    /// Puts an authentication gate in front: requests must authenticate as `gate` says; the
+    /// proxy then forwards them with `Authorization: Bearer upstream_token`.
+    pub fn gate(&self, gate: Gate, upstream_token: &str) {
+        let mut g = self.inner.lock().unwrap();
+        g.gate = Some(gate);
+        drop(g);
+        *self.upstream_token.lock().unwrap() = upstream_token.to_string();
+    }
+
+    /// Makes every OAuth access token issued so far invalid (the next request gets 401).
+    pub fn expire_oauth_tokens(&self) {
+        self.inner.lock().unwrap().oauth_issued += 1000;
+    }
+
+    /// Access tokens issued by the OAuth endpoint.
+    pub fn oauth_issued(&self) -> usize {
+        self.inner.lock().unwrap().oauth_issued % 1000
+    }
+
+    /// Requests the gate refused.
+    pub fn refused(&self) -> usize {
+        self.inner.lock().unwrap().refused
+    }
+
     /// Every forwarded request.
     pub fn seen(&self) -> Vec<(String, String, u16)> {
         self.inner.lock().unwrap().seen.clone()
@@ -131,12 +182,93 @@ fn error(status: u16, retry_after: Option<u64>) -> Response<Full<Bytes>> {
     r.body(Full::new(Bytes::from(body))).unwrap()
 }
 
+fn basic(user: &str, password: &str) -> String {
+    use std::fmt::Write;
+    // minimal base64 (standard alphabet, padded) for the test gate
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = format!("{user}:{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    let mut s = String::new();
+    let _ = write!(s, "Basic {out}");
+    s
+}
+
+/// Checks the gate: `Some(gated)` lets the request through, `None` refuses it.
+fn check_gate(state: &Arc<Mutex<Inner>>, req: &Request<Incoming>) -> Option<bool> {
+    let mut g = state.lock().unwrap();
+    let Some(gate) = g.gate.clone() else {
+        return Some(false);
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ok = match &gate {
+        Gate::Basic(u, p) => header("authorization") == basic(u, p),
+        Gate::Header(n, v) => header(n) == *v,
+        Gate::OAuth2(..) => header("authorization") == format!("Bearer at-{}", g.oauth_issued),
+    };
+    if ok {
+        Some(true)
+    } else {
+        g.refused += 1;
+        None
+    }
+}
+
 async fn handle(
     state: Arc<Mutex<Inner>>,
+    upstream_token: Arc<Mutex<String>>,
     client: reqwest::Client,
     upstream: String,
     req: Request<Incoming>,
 ) -> Reply {
+    // the OAuth 2.0 token endpoint (client credentials, HTTP basic client authentication)
+    if req.uri().path() == "/oauth/token" {
+        let mut g = state.lock().unwrap();
+        let Some(Gate::OAuth2(id, secret)) = g.gate.clone() else {
+            return Ok(error(404, None));
+        };
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if auth != basic(&id, &secret) {
+            return Ok(error(401, None));
+        }
+        g.oauth_issued = g.oauth_issued % 1000 + 1;
+        let body = serde_json::json!({"access_token": format!("at-{}", g.oauth_issued),
+            "token_type": "Bearer", "expires_in": 3600})
+        .to_string();
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap());
+    }
+    let Some(gated) = check_gate(&state, &req) else {
+        return Ok(error(401, None));
+    };
     let fault = {
         let mut g = state.lock().unwrap();
         g.schedule
@@ -167,9 +299,17 @@ async fn handle(
         .unwrap_or_default();
     let mut out = client.request(method.clone(), format!("{upstream}{path}"));
     for (k, v) in headers.iter() {
-        if k != "host" && k != "content-length" && k != "connection" {
+        if k != "host"
+            && k != "content-length"
+            && k != "connection"
+            && !(gated && k == "authorization")
+        {
             out = out.header(k, v);
         }
+    }
+    if gated {
+        let tok = upstream_token.lock().unwrap().clone();
+        out = out.header("authorization", format!("Bearer {tok}"));
     }
     let resp = match out.body(body).send().await {
         Ok(r) => r,

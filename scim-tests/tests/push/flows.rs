@@ -408,4 +408,57 @@ backend_tests!(
     group_scope_pushes_members_and_their_group,
     reconcile_repairs_drift_made_on_the_downstream,
     provision_on_demand_reports_each_step,
+    every_auth_type_reaches_the_downstream,
 );
+
+/// Basic, custom-header and OAuth 2.0 client-credentials auth (with a token that expires and
+/// is fetched again) all reach the downstream through an authenticating proxy.
+async fn every_auth_type_reaches_the_downstream(app: TestApp) {
+    use scim_tests::proxy::{FaultProxy, Gate};
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let cases = [
+        (
+            Gate::Basic("svc".into(), "pa:ss wörd".into()),
+            json!({"type": "basic", "username": "svc", "password": "pa:ss wörd"}),
+        ),
+        (
+            Gate::Header("X-Api-Key".into(), "k-123".into()),
+            json!({"type": "header", "name": "X-Api-Key", "value": "k-123"}),
+        ),
+        (Gate::OAuth2("roster".into(), "cs-9".into()), json!(null)),
+    ];
+    for (i, (gate, auth)) in cases.into_iter().enumerate() {
+        let proxy = FaultProxy::start(&down.app.addr).await;
+        proxy.gate(gate.clone(), &down.token);
+        let auth = if auth.is_null() {
+            json!({"type": "oauth2", "tokenUrl": format!("{}/oauth/token", proxy.addr),
+                "clientId": "roster", "clientSecret": "cs-9"})
+        } else {
+            auth
+        };
+        let mut body = target_body(
+            &format!("t{i}"),
+            &format!("{}/scim/v2", proxy.addr),
+            "unused",
+        );
+        body["auth"] = auth;
+        body["scope"] = json!({"type": "filter", "filter": format!("userName sw \"auth{i}-\"")});
+        let t = add_target(&app, &admin, &body).await;
+        let tid = t["id"].as_str().unwrap().to_string();
+        let a = format!("auth{i}-a");
+        app.create_user(&rw, &a).await;
+        wait_for(T, "the user through the gate", || down.user(&a)).await;
+        if matches!(gate, Gate::OAuth2(..)) {
+            assert_eq!(proxy.oauth_issued(), 1, "one token fetched, then reused");
+            proxy.expire_oauth_tokens();
+            let b = format!("auth{i}-b");
+            app.create_user(&rw, &b).await;
+            wait_for(T, "the user after a token refresh", || down.user(&b)).await;
+            assert_eq!(proxy.oauth_issued(), 2, "refreshed once after the 401");
+        }
+        let s = wait_idle(&app, &admin, &tid, T).await;
+        assert_eq!(s["failed"], 0, "{s}");
+    }
+}
