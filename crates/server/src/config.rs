@@ -130,6 +130,114 @@ pub struct ServeArgs {
     /// Database settings.
     #[command(flatten)]
     pub db: DatabaseArgs,
+
+    /// Request limits and client timeouts.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Request limits and client timeouts of `roster serve` (`docs/SECURITY.md` explains each).
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Longest filter, in bytes (longer: 400 invalidFilter).
+    #[arg(long, env = "ROSTER_FILTER_MAX_LENGTH", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub filter_max_length: u32,
+
+    /// Deepest nesting of parentheses, `not` and value filters in a filter.
+    #[arg(long, env = "ROSTER_FILTER_MAX_DEPTH", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=scim::filter::Limits::MAX_DEPTH_CEILING as i64))]
+    pub filter_max_depth: u32,
+
+    /// Most expressions in a filter.
+    #[arg(long, env = "ROSTER_FILTER_MAX_NODES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=scim::filter::Limits::MAX_NODES_CEILING as i64))]
+    pub filter_max_nodes: u32,
+
+    /// Deepest nesting of arrays and objects in a JSON body (deeper: 400 invalidSyntax).
+    #[arg(long, env = "ROSTER_JSON_MAX_DEPTH", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=scim::limits::JSON_DEPTH_CEILING as i64))]
+    pub json_max_depth: u32,
+
+    /// Longest string value in a resource, PATCH or Bulk body, in bytes (400 invalidValue).
+    #[arg(long, env = "ROSTER_MAX_VALUE_BYTES", default_value_t = 2048,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_value_bytes: u32,
+
+    /// Most operations in one PATCH request (400 invalidValue).
+    #[arg(long, env = "ROSTER_PATCH_MAX_OPERATIONS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub patch_max_operations: u32,
+
+    /// Most values (e.g. members) in one PATCH operation (400 invalidValue).
+    #[arg(long, env = "ROSTER_PATCH_MAX_VALUES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub patch_max_values: u32,
+
+    /// Largest page; a larger `count` is lowered to it (advertised as maxResults).
+    #[arg(long, env = "ROSTER_MAX_PAGE_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_page_size: u32,
+
+    /// Time a client has to send the request line and headers, in milliseconds (then 408).
+    #[arg(long, env = "ROSTER_CLIENT_REQUEST_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_request_timeout_ms: u64,
+
+    /// Time a client has to send the whole request body, in milliseconds (then 408).
+    #[arg(long, env = "ROSTER_BODY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+
+    /// How long an idle keep-alive connection stays open, in seconds (0: no keep-alive).
+    #[arg(long, env = "ROSTER_KEEP_ALIVE_SECS", default_value_t = 5)]
+    pub keep_alive_secs: u64,
+
+    /// Most open connections per worker; further connections wait in the listen backlog.
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let l = scim::limits::Limits::default();
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        LimitArgs {
+            filter_max_length: n(l.filter.max_len),
+            filter_max_depth: n(l.filter.max_depth),
+            filter_max_nodes: n(l.filter.max_nodes),
+            json_max_depth: n(l.json_depth),
+            max_value_bytes: n(l.max_value_bytes),
+            patch_max_operations: n(l.patch_max_operations),
+            patch_max_values: n(l.patch_max_values),
+            max_page_size: u32::try_from(l.max_page_size).unwrap_or(u32::MAX),
+            client_request_timeout_ms: 5000,
+            body_timeout_ms: 30_000,
+            keep_alive_secs: 5,
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The protocol limits these settings give.
+    pub fn protocol(&self) -> scim::limits::Limits {
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        scim::limits::Limits {
+            filter: scim::filter::Limits {
+                max_len: n(self.filter_max_length),
+                max_depth: n(self.filter_max_depth),
+                max_nodes: n(self.filter_max_nodes),
+            },
+            json_depth: n(self.json_max_depth),
+            max_value_bytes: n(self.max_value_bytes),
+            patch_max_operations: n(self.patch_max_operations),
+            patch_max_values: n(self.patch_max_values),
+            max_page_size: u64::from(self.max_page_size),
+        }
+        .clamped()
+    }
 }
 
 /// Settings of the push engine (outbound provisioning).
@@ -229,6 +337,66 @@ impl ServeArgs {
                 ..PushArgs::default()
             },
             db: DatabaseArgs::for_url(database_url),
+            limits: LimitArgs::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<super::ServeArgs, clap::Error> {
+        let argv = ["roster", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(s) => Ok(s),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limit_flags_are_parsed_and_bounded() {
+        let s = serve(&["--filter-max-depth", "4", "--max-page-size", "10"]).unwrap();
+        let l = s.limits.protocol();
+        assert_eq!(l.filter.max_depth, 4);
+        assert_eq!(l.max_page_size, 10);
+        assert_eq!(
+            serve(&[]).unwrap().limits.protocol(),
+            scim::limits::Limits::default()
+        );
+        for bad in [
+            ["--filter-max-nodes", "1001"],
+            ["--filter-max-depth", "257"],
+            ["--json-max-depth", "129"],
+            ["--max-value-bytes", "0"],
+            ["--max-page-size", "-1"],
+        ] {
+            assert!(serve(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn every_serve_setting_is_documented() {
+        let doc = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/CONFIGURATION.md"
+        ));
+        let cmd = Cli::command();
+        let serve = cmd
+            .get_subcommands()
+            .find(|c| c.get_name() == "serve")
+            .unwrap();
+        for arg in serve.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_string_lossy();
+            assert!(
+                doc.contains(&format!("`{env}`")),
+                "{env} not in CONFIGURATION.md"
+            );
+            let flag = format!("`--{}", arg.get_long().unwrap());
+            assert!(doc.contains(&flag), "{flag} not in CONFIGURATION.md");
         }
     }
 }

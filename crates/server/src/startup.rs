@@ -1,8 +1,10 @@
 //! Builds the HTTP server: opens the store, loads keys, binds, and wires routes.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -53,6 +55,8 @@ impl Application {
             tokens: crate::auth::TokenCache::new(std::time::Duration::from_millis(
                 args.token_recheck_ms,
             )),
+            limits: args.limits.protocol(),
+            body_timeout: Duration::from_millis(args.limits.body_timeout_ms),
             bulk: crate::state::BulkLimits {
                 max_operations: args.bulk_max_operations.max(1),
                 max_payload_bytes: args.bulk_max_payload_bytes,
@@ -71,7 +75,13 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(routes::query_error))
                 .configure(routes::configure)
         })
-        .shutdown_timeout(30);
+        .shutdown_timeout(30)
+        .client_request_timeout(Duration::from_millis(args.limits.client_request_timeout_ms))
+        .keep_alive(match args.limits.keep_alive_secs {
+            0 => KeepAlive::Disabled,
+            s => KeepAlive::Timeout(Duration::from_secs(s)),
+        })
+        .max_connections(usize::try_from(args.limits.max_connections).unwrap_or(usize::MAX));
         if let Some(w) = args.workers {
             server = server.workers(w.max(1));
         }

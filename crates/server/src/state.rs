@@ -15,6 +15,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `/Bulk` limits (advertised in ServiceProviderConfig).
     pub bulk: BulkLimits,
+    /// Protocol limits (filters, JSON depth, value lengths, PATCH sizes, page size).
+    pub limits: scim::limits::Limits,
+    /// Time a client has to send a whole request body.
+    pub body_timeout: std::time::Duration,
     /// Recently verified token registrations (see [`crate::auth::TokenCache`]).
     pub tokens: crate::auth::TokenCache,
     /// The key that encrypts downstream credentials.

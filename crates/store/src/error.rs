@@ -57,6 +57,11 @@ impl From<DieselError> for Error {
             {
                 Error::Unavailable("database is busy".into())
             }
+            DieselError::DatabaseError(_, ref info) if is_too_complex(info.message()) => {
+                Error::Scim(scim::Error::invalid_filter(
+                    "the filter is too complex for the database; use fewer expressions",
+                ))
+            }
             other => Error::Backend(other),
         }
     }
@@ -72,6 +77,12 @@ impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Corrupt(e.to_string())
     }
+}
+
+/// SQLite's expression depth limit and PostgreSQL's stack limit: a query too deep to plan is
+/// the client's filter, not a server failure (the parser's node limit keeps it from happening).
+fn is_too_complex(message: &str) -> bool {
+    message.contains("Expression tree is too large") || message.contains("stack depth limit")
 }
 
 fn is_busy(message: &str) -> bool {

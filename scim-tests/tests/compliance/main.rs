@@ -11,6 +11,7 @@ mod events;
 mod filter_agreement;
 mod filters;
 mod groups;
+mod limits;
 mod patch;
 mod schema;
 mod users;

@@ -9,8 +9,11 @@
 //! attrExp   = attrPath "pr" / attrPath compareOp compValue
 //! logExp    = FILTER ("and" / "or") FILTER    ; or < and < not
 //! ```
-//! Limits: [`MAX_LEN`] bytes of input, [`MAX_DEPTH`] levels of nesting (checked while
-//! descending, so deep input never overflows the stack) and [`MAX_NODES`] expressions.
+//! Limits ([`Limits`], defaults [`MAX_LEN`], [`MAX_DEPTH`], [`MAX_NODES`]): bytes of input,
+//! levels of nesting (checked while descending, so deep input never overflows the stack) and
+//! expressions. The node limit also bounds every recursive walk of a parsed filter (`Display`,
+//! evaluation, SQL compilation, `Drop`): an `and`/`or` chain is at most `max_nodes` deep, and
+//! [`Limits::MAX_NODES_CEILING`] keeps that within any thread's stack.
 
 mod ast;
 mod eval;
@@ -30,6 +33,46 @@ pub const MAX_LEN: usize = 16 * 1024;
 pub const MAX_DEPTH: usize = 32;
 /// Maximum number of expressions (comparisons, `pr`, `and`, `or`, `not`, value filters).
 pub const MAX_NODES: usize = 1000;
+
+/// Configurable parser limits (`ROSTER_FILTER_MAX_*`). Exceeding one is `400 invalidFilter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of filter text.
+    pub max_len: usize,
+    /// Most levels of parentheses, `not` and value filters.
+    pub max_depth: usize,
+    /// Most expressions (comparisons, `pr`, `and`, `or`, `not`, value filters).
+    pub max_nodes: usize,
+}
+
+impl Limits {
+    /// Highest accepted `max_depth`: the parser recurses once per level.
+    pub const MAX_DEPTH_CEILING: usize = 256;
+    /// Highest accepted `max_nodes` (also the default): a chain of `and`s is as deep as it is
+    /// long, walks of the tree recurse along it, and SQLite refuses expressions nested deeper
+    /// than 1000. At 2000 a 1000-term chain is refused by SQLite; at 10,000 it overflows a
+    /// 2 MiB stack in a debug build.
+    pub const MAX_NODES_CEILING: usize = MAX_NODES;
+
+    /// These limits with each value brought within its ceiling (and at least 1).
+    pub fn clamped(self) -> Limits {
+        Limits {
+            max_len: self.max_len.max(1),
+            max_depth: self.max_depth.clamp(1, Self::MAX_DEPTH_CEILING),
+            max_nodes: self.max_nodes.clamp(1, Self::MAX_NODES_CEILING),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_len: MAX_LEN,
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+        }
+    }
+}
 
 /// A parse error with the 0-based byte offset where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +112,17 @@ impl From<FilterError> for Error {
 
 /// Parses a filter. Errors are `400 invalidFilter` naming the byte offset.
 pub fn parse(input: &str) -> Result<Filter, Error> {
-    parser::parse(input).map_err(Error::from)
+    parse_limited(input, Limits::default())
+}
+
+/// [`parse`] under configured limits (clamped to their ceilings).
+pub fn parse_limited(input: &str, limits: Limits) -> Result<Filter, Error> {
+    parser::parse(input, limits.clamped()).map_err(Error::from)
 }
 
 /// Parses a filter, keeping the structured error (offset and message).
 pub fn parse_detailed(input: &str) -> Result<Filter, FilterError> {
-    parser::parse(input)
+    parser::parse(input, Limits::default())
 }
 
 impl std::str::FromStr for Filter {

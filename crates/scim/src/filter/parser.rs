@@ -4,7 +4,7 @@ use serde_json::Number;
 
 use super::ast::{CompValue, CompareOp, Filter};
 use super::lexer::{tokenize, Tok, Token};
-use super::{FilterError, MAX_DEPTH, MAX_LEN, MAX_NODES};
+use super::{FilterError, Limits};
 use crate::path::AttrPath;
 
 const OPERATORS: &str = "eq, ne, co, sw, ew, gt, ge, lt, le, pr";
@@ -16,14 +16,18 @@ struct Parser<'a> {
     depth: usize,
     nodes: usize,
     in_value_filter: bool,
+    limits: Limits,
 }
 
 /// Parses a filter, reporting errors with a byte offset.
-pub(crate) fn parse(input: &str) -> Result<Filter, FilterError> {
-    if input.len() > MAX_LEN {
+pub(crate) fn parse(input: &str, limits: Limits) -> Result<Filter, FilterError> {
+    if input.len() > limits.max_len {
         return Err(FilterError::new(
-            MAX_LEN,
-            format!("filter is longer than the maximum of {MAX_LEN} bytes"),
+            limits.max_len,
+            format!(
+                "filter is longer than the maximum of {} bytes",
+                limits.max_len
+            ),
         ));
     }
     let tokens = tokenize(input)?;
@@ -34,6 +38,7 @@ pub(crate) fn parse(input: &str) -> Result<Filter, FilterError> {
         depth: 0,
         nodes: 0,
         in_value_filter: false,
+        limits,
     };
     let filter = p.parse_or()?;
     let t = p.peek();
@@ -75,10 +80,10 @@ impl<'a> Parser<'a> {
 
     fn node(&mut self, offset: usize, f: Filter) -> Result<Filter, FilterError> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES {
+        if self.nodes > self.limits.max_nodes {
             return Err(FilterError::new(
                 offset,
-                format!("filter has more than {MAX_NODES} expressions"),
+                format!("filter has more than {} expressions", self.limits.max_nodes),
             ));
         }
         Ok(f)
@@ -86,10 +91,13 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self, offset: usize) -> Result<(), FilterError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > self.limits.max_depth {
             return Err(FilterError::new(
                 offset,
-                format!("filter is nested deeper than the maximum of {MAX_DEPTH} levels"),
+                format!(
+                    "filter is nested deeper than the maximum of {} levels",
+                    self.limits.max_depth
+                ),
             ));
         }
         Ok(())

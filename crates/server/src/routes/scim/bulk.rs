@@ -49,7 +49,7 @@ pub async fn bulk(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.bulk;
-    let body = request::json_body_limited(&req, payload, limits.max_payload_bytes).await?;
+    let body = request::resource_body(&req, &state, payload, limits.max_payload_bytes).await?;
     let request = BulkRequest::parse(body)?;
     if request.operations.len() > limits.max_operations {
         return Err(scim::Error::payload_too_large(format!(
@@ -68,6 +68,7 @@ pub async fn bulk(
         operations,
     } = request;
     let ops = operations.clone();
+    let protocol = state.limits;
     let results = crate::db::run(&state.store, move |s| {
         let mut results: Vec<Option<Done>> = (0..n).map(|_| None).collect();
         let mut created: HashMap<String, String> = HashMap::new();
@@ -82,7 +83,7 @@ pub async fn bulk(
                 Some(r) => Done::failed(scim::Error::conflict(format!(
                     "bulkId:{r} refers to an operation that failed"
                 ))),
-                None => run_one(s, &ctx, op, &created, &base),
+                None => run_one(s, &ctx, op, &created, &base, &protocol),
             };
             if let Some(e) = &done.error {
                 errors += 1;
@@ -130,8 +131,9 @@ fn run_one(
     op: &BulkOperation,
     created: &HashMap<String, String>,
     base: &str,
+    limits: &scim::limits::Limits,
 ) -> Done {
-    match try_one(s, ctx, op, created, base) {
+    match try_one(s, ctx, op, created, base, limits) {
         Ok(d) => d,
         Err(e) => Done::failed(ApiError::from(e).to_scim()),
     }
@@ -143,6 +145,7 @@ fn try_one(
     op: &BulkOperation,
     created: &HashMap<String, String>,
     base: &str,
+    limits: &scim::limits::Limits,
 ) -> store::Result<Done> {
     let path = bulk::substitute_path(&op.path, created);
     let mut data = op.data.clone().unwrap_or(Value::Null);
@@ -204,6 +207,7 @@ fn try_one(
         }
         (BulkMethod::Patch, _, Some(id)) => {
             let ops = scim::patch::parse_request(data)?;
+            limits.check_patch(&ops)?;
             match kind {
                 ResourceKind::User => {
                     let hash = crate::password::in_patch(&ops)

@@ -5,7 +5,7 @@ use scim::schema::{Registry, ResourceKind};
 use serde_json::{json, Value};
 
 use super::render;
-use super::request::{self, MAX_PAGE};
+use super::request;
 use crate::auth::{AnyScope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,6 +17,7 @@ pub async fn service_provider_config(
     req: HttpRequest,
 ) -> HttpResponse {
     let base = request::base_url(&req, &state);
+    let max_page = state.limits.max_page_size;
     render::ok(&json!({
         "schemas": [scim::schema::SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://github.com/roster-scim/roster/blob/main/docs/API.md",
@@ -26,7 +27,7 @@ pub async fn service_provider_config(
             "maxOperations": state.bulk.max_operations,
             "maxPayloadSize": state.bulk.max_payload_bytes
         },
-        "filter": {"supported": true, "maxResults": MAX_PAGE},
+        "filter": {"supported": true, "maxResults": max_page},
         "changePassword": {"supported": true},
         "sort": {"supported": true},
         // RFC 9865 §4; no cursorTimeout: keyset cursors keep no server state and never expire
@@ -34,8 +35,8 @@ pub async fn service_provider_config(
             "cursor": true,
             "index": true,
             "defaultPaginationMethod": "index",
-            "defaultPageSize": request::DEFAULT_PAGE,
-            "maxPageSize": MAX_PAGE
+            "defaultPageSize": request::default_page(&state.limits),
+            "maxPageSize": max_page
         },
         "etag": {"supported": true},
         "authenticationSchemes": [{

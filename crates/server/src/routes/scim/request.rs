@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use scim::limits::Limits;
 use scim::projection::AttrSelection;
 use scim::schema::{Registry, ResourceKind};
 use serde::Deserialize;
@@ -11,8 +12,6 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Largest page a client can ask for (advertised as `filter.maxResults`).
-pub const MAX_PAGE: u64 = 1000;
 /// Page size when the client gives no `count`.
 pub const DEFAULT_PAGE: u64 = 100;
 
@@ -85,8 +84,28 @@ pub fn selection(
     )?)
 }
 
-/// Reads the whole request body, refusing more than `limit` bytes with `413`.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// Reads the whole request body, refusing more than `limit` bytes with `413` and a body that
+/// takes longer than `timeout` to arrive with `408` (a stalled client holds no worker).
+pub async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, ApiError> {
+    tokio::time::timeout(timeout, read_all(payload, limit))
+        .await
+        .map_err(|_| {
+            scim::Error::new(
+                408,
+                None,
+                format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+        })?
+}
+
+async fn read_all(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -103,23 +122,38 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     Ok(body)
 }
 
-/// Reads and parses a SCIM JSON body after checking its media type.
+/// Reads and parses a SCIM JSON body after checking its media type, size and nesting depth.
 pub async fn json_body(
     req: &HttpRequest,
     state: &AppState,
     payload: web::Payload,
 ) -> Result<Value, ApiError> {
-    json_body_limited(req, payload, state.max_body_bytes).await
+    json_body_limited(req, state, payload, state.max_body_bytes).await
+}
+
+/// [`json_body`] for bodies that carry resource data (POST, PUT, PATCH, `/Bulk`): every string
+/// must also be within `max_value_bytes` (`400 invalidValue`).
+pub async fn resource_body(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let body = json_body_limited(req, state, payload, limit).await?;
+    state.limits.check_value_lengths(&body)?;
+    Ok(body)
 }
 
 /// [`json_body`] with an explicit size limit (`/Bulk` has its own).
 pub async fn json_body_limited(
     req: &HttpRequest,
+    state: &AppState,
     payload: web::Payload,
     limit: usize,
 ) -> Result<Value, ApiError> {
     check_content_type(req)?;
-    let body = read_body(payload, limit).await?;
+    let body = read_body(payload, limit, state.body_timeout).await?;
+    state.limits.check_json_depth(&body)?;
     parse_json(&body)
 }
 
@@ -218,13 +252,21 @@ pub struct ListRequest {
 
 impl ListRequest {
     /// From query parameters (`GET /Users?…`).
-    pub fn from_query(q: &ListQuery, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+    pub fn from_query(
+        q: &ListQuery,
+        kind: ResourceKind,
+        limits: &Limits,
+    ) -> Result<ListRequest, ApiError> {
         let (sort_by, descending) = sorting(q.sort_by.as_deref(), q.sort_order.as_deref())?;
         let cursor = pagination(q.start_index, q.cursor.as_deref())?;
-        let (start, count) =
-            scim::messages::normalize_paging(q.start_index, q.count, MAX_PAGE, DEFAULT_PAGE);
+        let (start, count) = scim::messages::normalize_paging(
+            q.start_index,
+            q.count,
+            limits.max_page_size,
+            default_page(limits),
+        );
         Ok(ListRequest {
-            filter: parse_filter(q.filter.as_deref())?,
+            filter: parse_filter(q.filter.as_deref(), limits)?,
             sort_by,
             descending,
             start,
@@ -235,14 +277,22 @@ impl ListRequest {
     }
 
     /// From a SearchRequest body (`POST …/.search`, RFC 7644 §3.4.3).
-    pub fn from_search(body: Value, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+    pub fn from_search(
+        body: Value,
+        kind: ResourceKind,
+        limits: &Limits,
+    ) -> Result<ListRequest, ApiError> {
         let s = scim::messages::SearchRequest::parse(body)?;
-        Self::from_search_request(s, kind)
+        Self::from_search_request(s, kind, limits)
     }
 
     /// From a SearchRequest at the service root: attribute names that `kind` does not have
     /// are dropped instead of refused (they belong to the other resource type).
-    pub fn from_root_search(body: Value, kind: ResourceKind) -> Result<ListRequest, ApiError> {
+    pub fn from_root_search(
+        body: Value,
+        kind: ResourceKind,
+        limits: &Limits,
+    ) -> Result<ListRequest, ApiError> {
         let mut s = scim::messages::SearchRequest::parse(body)?;
         let reg = Registry::global();
         let known = |name: &String| {
@@ -265,20 +315,25 @@ impl ListRequest {
             )
             .into());
         }
-        Self::from_search_request(s, kind)
+        Self::from_search_request(s, kind, limits)
     }
 
     fn from_search_request(
         s: scim::messages::SearchRequest,
         kind: ResourceKind,
+        limits: &Limits,
     ) -> Result<ListRequest, ApiError> {
         let order = s.sort_order.map(|o| o.as_str());
         let (sort_by, descending) = sorting(s.sort_by.as_deref(), order)?;
         let cursor = pagination(s.start_index, s.cursor.as_deref())?;
-        let (start, count) =
-            scim::messages::normalize_paging(s.start_index, s.count, MAX_PAGE, DEFAULT_PAGE);
+        let (start, count) = scim::messages::normalize_paging(
+            s.start_index,
+            s.count,
+            limits.max_page_size,
+            default_page(limits),
+        );
         Ok(ListRequest {
-            filter: parse_filter(s.filter.as_deref())?,
+            filter: parse_filter(s.filter.as_deref(), limits)?,
             sort_by,
             descending,
             start,
@@ -363,10 +418,18 @@ fn sorting(
     Ok((sort_by, descending))
 }
 
-/// Parses a filter expression, if any.
-fn parse_filter(filter: Option<&str>) -> Result<Option<scim::filter::Filter>, ApiError> {
+/// Parses a filter expression, if any, under the configured limits.
+fn parse_filter(
+    filter: Option<&str>,
+    limits: &Limits,
+) -> Result<Option<scim::filter::Filter>, ApiError> {
     match filter.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(f) => Ok(Some(scim::filter::parse(f)?)),
+        Some(f) => Ok(Some(scim::filter::parse_limited(f, limits.filter)?)),
     }
+}
+
+/// The page size when `count` is absent: [`DEFAULT_PAGE`], or the maximum if that is lower.
+pub fn default_page(limits: &Limits) -> u64 {
+    DEFAULT_PAGE.min(limits.max_page_size)
 }

@@ -163,7 +163,7 @@ pub async fn list<E: Endpoint>(
     req: HttpRequest,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let lr = ListRequest::from_query(&q, E::KIND)?;
+    let lr = ListRequest::from_query(&q, E::KIND, &state.limits)?;
     let base = request::base_url(&req, &state);
     Ok(render::ok(&run_list::<E>(&state, &base, lr).await?))
 }
@@ -176,7 +176,7 @@ pub async fn search<E: Endpoint>(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = request::json_body(&req, &state, payload).await?;
-    let lr = ListRequest::from_search(body, E::KIND)?;
+    let lr = ListRequest::from_search(body, E::KIND, &state.limits)?;
     let base = request::base_url(&req, &state);
     Ok(render::ok(&run_list::<E>(&state, &base, lr).await?))
 }

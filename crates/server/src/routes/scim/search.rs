@@ -59,7 +59,7 @@ pub async fn root(
     let base = request::base_url(&req, &state);
     // first pass: totals only
     let count_only = |kind| -> Result<ListRequest, ApiError> {
-        let mut lr = ListRequest::from_root_search(body.clone(), kind)?;
+        let mut lr = ListRequest::from_root_search(body.clone(), kind, &state.limits)?;
         lr.count = 0;
         Ok(lr)
     };
@@ -79,17 +79,18 @@ pub async fn root(
     .await?;
     if user_total.is_none() && group_total.is_none() {
         // neither type accepts the filter: report why, from the User side
-        let lr = ListRequest::from_root_search(body.clone(), ResourceKind::User)?;
+        let lr = ListRequest::from_root_search(body.clone(), ResourceKind::User, &state.limits)?;
         resources::run_list::<users::UsersEndpoint>(&state, &base, lr).await?;
     }
     let users_n = user_total.map_or(0, |(t, _)| t);
     let groups_n = group_total.map_or(0, |(t, _)| t);
-    let template = ListRequest::from_root_search(body.clone(), ResourceKind::User)?;
+    let template = ListRequest::from_root_search(body.clone(), ResourceKind::User, &state.limits)?;
     let (start, count) = (template.start, template.count);
     let mut resources = Vec::new();
     let offset = start - 1;
     if count > 0 && offset < users_n {
-        let mut lr = ListRequest::from_root_search(body.clone(), ResourceKind::User)?;
+        let mut lr =
+            ListRequest::from_root_search(body.clone(), ResourceKind::User, &state.limits)?;
         lr.count = count.min(users_n - offset);
         if let Some((_, r)) = part(&state, &base, ResourceKind::User, lr).await? {
             resources.extend(r);
@@ -97,7 +98,7 @@ pub async fn root(
     }
     let remaining = count.saturating_sub(resources.len() as u64);
     if remaining > 0 && groups_n > 0 {
-        let mut lr = ListRequest::from_root_search(body, ResourceKind::Group)?;
+        let mut lr = ListRequest::from_root_search(body, ResourceKind::Group, &state.limits)?;
         lr.start = offset.saturating_sub(users_n) + 1;
         lr.count = remaining;
         if let Some((_, r)) = part(&state, &base, ResourceKind::Group, lr).await? {

@@ -97,7 +97,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
-    let doc = request::json_body(&req, &state, payload).await?;
+    let doc = request::resource_body(&req, &state, payload, state.max_body_bytes).await?;
     let mut doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let user = db::run(&state.store, move |s| {
@@ -130,7 +130,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
-    let doc = request::json_body(&req, &state, payload).await?;
+    let doc = request::resource_body(&req, &state, payload, state.max_body_bytes).await?;
     let mut doc = scim::resource::validate(KIND, doc, Registry::global())?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
@@ -165,8 +165,9 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let sel = q.selection(KIND)?;
     let if_match = request::if_match(&req)?;
-    let body_json = request::json_body(&req, &state, payload).await?;
+    let body_json = request::resource_body(&req, &state, payload, state.max_body_bytes).await?;
     let ops = scim::patch::parse_request(body_json)?;
+    state.limits.check_patch(&ops)?;
     let ctx = auth.principal.write_ctx(&request_id.to_string());
     let id = id.into_inner();
     let with_groups = sel.wants("groups");
