@@ -24,8 +24,17 @@ pub const ISSUER: &str = "roster";
 
 const SECRET_SETTING: &str = "jwt_hs256_secret";
 
+/// Read Users, Groups and searches.
+pub const SCIM_READ: &str = "scim.read";
+/// Create, replace, patch and delete Users and Groups; `/Bulk`.
+pub const SCIM_WRITE: &str = "scim.write";
+/// Read the compliance history under `/audit/v1`.
+pub const AUDIT_READ: &str = "audit.read";
+/// Administration: push targets, and membership changes of protected groups.
+pub const ADMIN: &str = "admin";
+
 /// The scopes a token can carry.
-pub const SCOPES: [&str; 4] = ["scim.read", "scim.write", "audit.read", "admin"];
+pub const SCOPES: [&str; 4] = [SCIM_READ, SCIM_WRITE, AUDIT_READ, ADMIN];
 
 /// Signing and verification keys.
 #[derive(Clone)]
@@ -189,20 +198,20 @@ pub struct AuditRead;
 pub struct Admin;
 
 impl Scope for Admin {
-    const NAME: Option<&'static str> = Some("admin");
+    const NAME: Option<&'static str> = Some(ADMIN);
 }
 
 impl Scope for AnyScope {
     const NAME: Option<&'static str> = None;
 }
 impl Scope for ScimRead {
-    const NAME: Option<&'static str> = Some("scim.read");
+    const NAME: Option<&'static str> = Some(SCIM_READ);
 }
 impl Scope for ScimWrite {
-    const NAME: Option<&'static str> = Some("scim.write");
+    const NAME: Option<&'static str> = Some(SCIM_WRITE);
 }
 impl Scope for AuditRead {
-    const NAME: Option<&'static str> = Some("audit.read");
+    const NAME: Option<&'static str> = Some(AUDIT_READ);
 }
 
 /// Extractor: an authenticated caller holding scope `S`.

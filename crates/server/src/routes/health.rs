@@ -1,8 +1,29 @@
 //! Liveness and readiness probes (no token needed).
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::{endpoint, Access, Endpoint};
 use crate::state::AppState;
+
+/// The probes' routes.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(Method::GET, "/healthz", Access::Public, |r| r.to(healthz)),
+        endpoint(Method::GET, "/readyz", Access::Public, |r| r.to(readyz)),
+    ]
+}
+
+/// Any other method on a probe.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "GET"))
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"status":"{} is not allowed; use GET"}}"#,
+            req.method()
+        ))
+}
 
 /// `GET /healthz`: the process is alive.
 pub async fn healthz() -> HttpResponse {

@@ -2,73 +2,58 @@
 
 pub mod targets;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 
+use super::{endpoint, Access, Endpoint};
+use crate::auth;
 use crate::error::ApiError;
 
-/// Registers the admin routes (inside the `/admin/v1` scope).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/targets")
-            .route(web::get().to(targets::list))
-            .route(web::post().to(targets::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}")
-            .route(web::get().to(targets::get))
-            .route(web::put().to(targets::replace))
-            .route(web::delete().to(targets::delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/status")
-            .route(web::get().to(targets::status))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/log")
-            .route(web::get().to(targets::log))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/failed")
-            .route(web::get().to(targets::failed))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/pause")
-            .route(web::post().to(targets::pause))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/resume")
-            .route(web::post().to(targets::resume))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/retry")
-            .route(web::post().to(targets::retry))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/reconcile")
-            .route(web::post().to(targets::reconcile))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/targets/{id}/provision/Users/{user_id}")
-            .route(web::post().to(targets::provision))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+/// The admin routes (under `/admin/v1`): all `admin`.
+pub fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    let admin = Access::Scope(auth::ADMIN);
+    vec![
+        endpoint(M::GET, "/targets", admin, |r| r.to(targets::list)),
+        endpoint(M::POST, "/targets", admin, |r| r.to(targets::create)),
+        endpoint(M::GET, "/targets/{id}", admin, |r| r.to(targets::get)),
+        endpoint(M::PUT, "/targets/{id}", admin, |r| r.to(targets::replace)),
+        endpoint(M::DELETE, "/targets/{id}", admin, |r| r.to(targets::delete)),
+        endpoint(M::GET, "/targets/{id}/status", admin, |r| {
+            r.to(targets::status)
+        }),
+        endpoint(M::GET, "/targets/{id}/log", admin, |r| r.to(targets::log)),
+        endpoint(M::GET, "/targets/{id}/failed", admin, |r| {
+            r.to(targets::failed)
+        }),
+        endpoint(M::POST, "/targets/{id}/pause", admin, |r| {
+            r.to(targets::pause)
+        }),
+        endpoint(M::POST, "/targets/{id}/resume", admin, |r| {
+            r.to(targets::resume)
+        }),
+        endpoint(M::POST, "/targets/{id}/retry", admin, |r| {
+            r.to(targets::retry)
+        }),
+        endpoint(M::POST, "/targets/{id}/reconcile", admin, |r| {
+            r.to(targets::reconcile)
+        }),
+        endpoint(
+            M::POST,
+            "/targets/{id}/provision/Users/{user_id}",
+            admin,
+            |r| r.to(targets::provision),
+        ),
+    ]
 }
 
-async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Unknown paths under `/admin/v1`.
+pub async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::not_found(format!("no admin endpoint at {}", req.path())).into())
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Methods an admin path does not have.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::new(
         405,
         None,

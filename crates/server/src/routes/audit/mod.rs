@@ -10,47 +10,39 @@ pub mod memberships;
 pub mod reports;
 pub mod resources;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta};
 
+use super::{endpoint, Access, Endpoint};
+use crate::auth;
 use crate::error::ApiError;
 
-/// Registers the audit routes (inside the `/audit/v1` scope).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let get = |path: &str, route: actix_web::Route| {
-        web::resource(path.to_string())
-            .route(route)
-            .default_service(web::to(method_not_allowed))
+/// The audit routes (under `/audit/v1`): all `GET`, all `audit.read`.
+pub fn endpoints() -> Vec<Endpoint> {
+    let get = |path: &'static str, route: fn(actix_web::Route) -> actix_web::Route| {
+        endpoint(Method::GET, path, Access::Scope(auth::AUDIT_READ), route)
     };
-    cfg.service(get("/head", web::get().to(events::head)))
-        .service(get("/events", web::get().to(events::list)))
-        .service(get("/Users/{id}", web::get().to(resources::user_at)))
-        .service(get(
-            "/Users/{id}/versions",
-            web::get().to(resources::user_versions),
-        ))
-        .service(get(
-            "/Users/{id}/groups",
-            web::get().to(memberships::user_groups),
-        ))
-        .service(get("/Groups/{id}", web::get().to(resources::group_at)))
-        .service(get(
-            "/Groups/{id}/versions",
-            web::get().to(resources::group_versions),
-        ))
-        .service(get(
-            "/Groups/{id}/members",
-            web::get().to(memberships::group_members),
-        ))
-        .service(get("/reports/orphans", web::get().to(reports::orphans)))
-        .default_service(web::to(not_found));
+    vec![
+        get("/head", |r| r.to(events::head)),
+        get("/events", |r| r.to(events::list)),
+        get("/Users/{id}", |r| r.to(resources::user_at)),
+        get("/Users/{id}/versions", |r| r.to(resources::user_versions)),
+        get("/Users/{id}/groups", |r| r.to(memberships::user_groups)),
+        get("/Groups/{id}", |r| r.to(resources::group_at)),
+        get("/Groups/{id}/versions", |r| r.to(resources::group_versions)),
+        get("/Groups/{id}/members", |r| r.to(memberships::group_members)),
+        get("/reports/orphans", |r| r.to(reports::orphans)),
+    ]
 }
 
-async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Unknown paths under `/audit/v1`.
+pub async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::not_found(format!("no audit endpoint at {}", req.path())).into())
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Any method but GET.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::new(
         405,
         None,

@@ -9,88 +9,65 @@ pub mod resources;
 pub mod search;
 pub mod users;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 
+use super::{endpoint, Access, Endpoint};
+use crate::auth;
 use crate::error::ApiError;
 
-/// Registers the SCIM routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/Users")
-            .route(web::get().to(resources::list::<users::UsersEndpoint>))
-            .route(web::post().to(users::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Users/.search")
-            .route(web::post().to(resources::search::<users::UsersEndpoint>))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Users/{id}")
-            .route(web::get().to(resources::get::<users::UsersEndpoint>))
-            .route(web::put().to(users::replace))
-            .route(web::patch().to(users::patch))
-            .route(web::delete().to(resources::delete::<users::UsersEndpoint>))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Groups")
-            .route(web::get().to(resources::list::<groups::GroupsEndpoint>))
-            .route(web::post().to(groups::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Groups/.search")
-            .route(web::post().to(resources::search::<groups::GroupsEndpoint>))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Groups/{id}")
-            .route(web::get().to(resources::get::<groups::GroupsEndpoint>))
-            .route(web::put().to(groups::replace))
-            .route(web::patch().to(groups::patch))
-            .route(web::delete().to(resources::delete::<groups::GroupsEndpoint>))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/.search")
-            .route(web::post().to(search::root))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Bulk")
-            .route(web::post().to(bulk::bulk))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(web::resource("/Me").default_service(web::to(me)))
-    .service(web::resource("/Me/{tail:.*}").default_service(web::to(me)))
-    .service(
-        web::resource("/ServiceProviderConfig")
-            .route(web::get().to(discovery::service_provider_config))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Schemas")
-            .route(web::get().to(discovery::schemas))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/Schemas/{id}")
-            .route(web::get().to(discovery::schema))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ResourceTypes")
-            .route(web::get().to(discovery::resource_types))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ResourceTypes/{id}")
-            .route(web::get().to(discovery::resource_type))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+/// The SCIM routes (under `/scim/v2`).
+pub fn endpoints() -> Vec<Endpoint> {
+    use groups::GroupsEndpoint as G;
+    use users::UsersEndpoint as U;
+    use Method as M;
+    let read = Access::Scope(auth::SCIM_READ);
+    let write = Access::Scope(auth::SCIM_WRITE);
+    let any = Access::AnyToken;
+    let mut v = vec![
+        endpoint(M::GET, "/Users", read, |r| r.to(resources::list::<U>)),
+        endpoint(M::POST, "/Users", write, |r| r.to(users::create)),
+        endpoint(M::POST, "/Users/.search", read, |r| {
+            r.to(resources::search::<U>)
+        }),
+        endpoint(M::GET, "/Users/{id}", read, |r| r.to(resources::get::<U>)),
+        endpoint(M::PUT, "/Users/{id}", write, |r| r.to(users::replace)),
+        endpoint(M::PATCH, "/Users/{id}", write, |r| r.to(users::patch)),
+        endpoint(M::DELETE, "/Users/{id}", write, |r| {
+            r.to(resources::delete::<U>)
+        }),
+        endpoint(M::GET, "/Groups", read, |r| r.to(resources::list::<G>)),
+        endpoint(M::POST, "/Groups", write, |r| r.to(groups::create)),
+        endpoint(M::POST, "/Groups/.search", read, |r| {
+            r.to(resources::search::<G>)
+        }),
+        endpoint(M::GET, "/Groups/{id}", read, |r| r.to(resources::get::<G>)),
+        endpoint(M::PUT, "/Groups/{id}", write, |r| r.to(groups::replace)),
+        endpoint(M::PATCH, "/Groups/{id}", write, |r| r.to(groups::patch)),
+        endpoint(M::DELETE, "/Groups/{id}", write, |r| {
+            r.to(resources::delete::<G>)
+        }),
+        endpoint(M::POST, "/.search", read, |r| r.to(search::root)),
+        endpoint(M::POST, "/Bulk", write, |r| r.to(bulk::bulk)),
+        endpoint(M::GET, "/ServiceProviderConfig", any, |r| {
+            r.to(discovery::service_provider_config)
+        }),
+        endpoint(M::GET, "/Schemas", any, |r| r.to(discovery::schemas)),
+        endpoint(M::GET, "/Schemas/{id}", any, |r| r.to(discovery::schema)),
+        endpoint(M::GET, "/ResourceTypes", any, |r| {
+            r.to(discovery::resource_types)
+        }),
+        endpoint(M::GET, "/ResourceTypes/{id}", any, |r| {
+            r.to(discovery::resource_type)
+        }),
+    ];
+    // `/Me` answers 501 to every SCIM method, without a token: there is nothing behind it
+    for path in ["/Me", "/Me/{tail:.*}"] {
+        for m in [M::GET, M::POST, M::PUT, M::PATCH, M::DELETE] {
+            v.push(endpoint(m, path, Access::Public, |r| r.to(me)));
+        }
+    }
+    v
 }
 
 /// `/Me` (RFC 7644 §3.11): Roster's tokens belong to clients, not to users, so there is no
@@ -102,11 +79,13 @@ async fn me() -> Result<web::Json<()>, ApiError> {
     .into())
 }
 
-async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Unknown paths under `/scim/v2`.
+pub async fn not_found(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::not_found(format!("no SCIM endpoint at {}", req.path())).into())
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
+/// Methods a SCIM path does not have.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<web::Json<()>, ApiError> {
     Err(scim::Error::new(
         405,
         None,
