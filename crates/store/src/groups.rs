@@ -411,7 +411,9 @@ pub(crate) fn record_member_change(
     Ok(())
 }
 
-/// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
+/// Fills `doc_norm` and `display_name_norm` for rows whose `doc_norm` is empty (written before
+/// it existed, or reset by a migration that changed the normalisation), in batches; returns the
+/// count.
 pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
     crate::resource::backfill(
         conn,
@@ -424,7 +426,10 @@ pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
         },
         |c, id, doc| {
             diesel::update(groups::table.find(id))
-                .set(groups::doc_norm.eq(index_doc(doc)))
+                .set((
+                    groups::display_name_norm.eq(display_name_norm(doc)),
+                    groups::doc_norm.eq(index_doc(doc)),
+                ))
                 .execute(c)?;
             Ok(())
         },

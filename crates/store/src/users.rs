@@ -318,7 +318,11 @@ fn norm(v: &Option<String>) -> Option<String> {
     v.as_deref().map(scim::resource::normalize_case)
 }
 
-/// Fills `doc_norm` for rows written before it existed (empty), in batches; returns the count.
+/// Fills `doc_norm` and the `*_norm` columns for rows whose `doc_norm` is empty (written before
+/// it existed, or reset by a migration that changed [`scim::resource::normalize_case`]), in
+/// batches; returns the count. Two users whose userNames were distinct under the old key and
+/// are equal under the new one cannot both have it: the later one keeps its old key (and stays
+/// reachable by it) and a warning names both, for an operator to rename one.
 pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
     crate::resource::backfill(
         conn,
@@ -330,8 +334,39 @@ pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
                 .load(c)?)
         },
         |c, id, doc| {
+            let p = scim::resource::user_projection(doc);
+            let key = scim::resource::normalize_case(&p.user_name);
+            match diesel::update(users::table.find(id))
+                .set(users::user_name_norm.eq(&key))
+                .execute(c)
+            {
+                Ok(_) => {}
+                Err(e) => match Error::from(e) {
+                    Error::Conflict { .. } => {
+                        let holder: Option<String> = users::table
+                            .filter(users::user_name_norm.eq(&key))
+                            .select(users::id)
+                            .first(c)
+                            .optional()?;
+                        tracing::warn!(
+                            user_id = id,
+                            other_user_id = holder.as_deref().unwrap_or("?"),
+                            "two users' userNames are now the same (case or Unicode form); \
+                             this one keeps its old key until one of them is renamed"
+                        );
+                    }
+                    other => return Err(other),
+                },
+            }
             diesel::update(users::table.find(id))
-                .set(users::doc_norm.eq(index_doc(doc)))
+                .set((
+                    users::display_name_norm.eq(norm(&p.display_name)),
+                    users::given_name_norm.eq(norm(&p.given_name)),
+                    users::family_name_norm.eq(norm(&p.family_name)),
+                    users::email_norm.eq(norm(&p.email)),
+                    users::department_norm.eq(norm(&p.department)),
+                    users::doc_norm.eq(index_doc(doc)),
+                ))
                 .execute(c)?;
             Ok(())
         },

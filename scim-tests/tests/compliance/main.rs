@@ -15,4 +15,5 @@ mod groups;
 mod limits;
 mod patch;
 mod schema;
+mod unicode;
 mod users;

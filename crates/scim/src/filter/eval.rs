@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::ast::{CompValue, CompareOp, Filter};
 use crate::meta::parse_datetime;
 use crate::path::AttrPath;
+use crate::resource::normalize_case;
 use crate::schema::{AttrType, AttributeDef, Registry, ResourceKind};
 
 /// Whether `resource` (a SCIM JSON document of kind `kind`) matches `filter`.
@@ -211,7 +212,7 @@ fn compare(def: &AttributeDef, actual: &Value, op: CompareOp, expected: &CompVal
             let (a, e) = if def.case_exact {
                 (a.clone(), e.clone())
             } else {
-                (a.to_lowercase(), e.to_lowercase())
+                (normalize_case(a), normalize_case(e))
             };
             match op {
                 CompareOp::Co => a.contains(&e),

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::OpKind;
 use crate::filter::{CompValue, CompareOp, Filter};
+use crate::resource::normalize_case;
 use crate::schema::{AttrType, AttributeDef};
 
 /// `op` names match case-insensitively. Microsoft Entra ID sends `"Add"`, `"Replace"` and
@@ -143,7 +144,7 @@ pub(super) fn matches_listed(attr: &AttributeDef, listed: &[Value], existing: &V
 fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::String(x), Value::String(y)) if def.is_case_insensitive_string() => {
-            x.to_lowercase() == y.to_lowercase()
+            normalize_case(x) == normalize_case(y)
         }
         (Value::String(s), Value::Bool(y)) if def.ty == AttrType::Boolean => {
             bool_string(s.clone()) == Value::Bool(*y)

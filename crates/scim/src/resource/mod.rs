@@ -27,10 +27,28 @@ pub fn take_password(doc: &mut serde_json::Value) -> Option<String> {
     }
 }
 
-/// Case normalisation for case-insensitive uniqueness (`userName`, group `displayName`):
-/// Unicode lower case. The store compares `*_norm` columns built with this function.
+/// Normalisation of case-insensitive strings (`userName`, `displayName`, emails, …): two
+/// strings that differ only by case or by Unicode compatibility form get the same key, so the
+/// store's unique `user_name_norm` refuses `Ｂｊｅｎｓｅｎ` (full-width) and `BJENSEN` when
+/// `bjensen` exists. The key is NFKC, then lower case, then the case foldings that lower case
+/// leaves out (`ß`/`ẞ` → `ss`, final `ς` → `σ`), then NFKC again (lower-casing can denormalise,
+/// e.g. `İ` → `i̇`). The `*_norm` columns, the filter-index documents, filter values and the
+/// in-memory evaluator all use this one function.
 pub fn normalize_case(s: &str) -> String {
-    s.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let lower = s.nfkc().collect::<String>().to_lowercase();
+    let mut folded = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        match c {
+            'ß' | 'ẞ' => folded.push_str("ss"),
+            'ς' => folded.push('σ'),
+            c => folded.push(c),
+        }
+    }
+    folded.nfkc().collect()
 }
 
 /// Case-insensitive object member lookup (exact match first).
@@ -52,5 +70,22 @@ mod tests {
             "bjensen@example.com"
         );
         assert_eq!(super::normalize_case("ÉMILE"), "émile");
+    }
+
+    #[test]
+    fn normalize_case_folds_compatibility_forms_and_special_cases() {
+        let n = super::normalize_case;
+        // NFC and NFD spellings of é, full-width letters, ligatures, ß, final sigma
+        assert_eq!(n("Ame\u{0301}lie"), n("AMÉLIE"));
+        assert_eq!(n("ＢＪｅｎｓｅｎ"), "bjensen");
+        assert_eq!(n("ﬁnn"), "finn");
+        assert_eq!(n("STRASSE"), n("straße"));
+        assert_eq!(n("ΣΑΣ"), n("σασ"));
+        assert_eq!(n("Kelvin"), n("\u{212A}elvin"));
+        // idempotent: a key normalises to itself
+        for s in ["İstanbul", "ǅemal", "Ω", "ﬃ", "ᾼ", "x\u{0307}"] {
+            assert_eq!(n(&n(s)), n(s), "{s}");
+        }
+        assert_ne!(n("bjensen"), n("bjensen2"));
     }
 }
