@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod authz;
 mod bulk;
+mod concurrency;
 mod cursor;
 mod discovery;
 mod events;
