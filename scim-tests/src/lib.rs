@@ -319,3 +319,46 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Everything the server logs in this test process, as the production text format writes it
+/// (see [`capture_logs`]).
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// The log lines captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once per test process) a global tracing subscriber that keeps every line the
+/// server logs at `info` and Roster's own crates at `debug`, and returns the capture.
+pub fn capture_logs() -> LogCapture {
+    static LOGS: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let capture = LogCapture::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,server=debug,store=debug,scim=debug,tracing_actix_web=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("no other tracing subscriber in the test process");
+        capture
+    })
+    .clone()
+}

@@ -70,7 +70,7 @@ impl Application {
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(routes::query_error))
                 .configure(routes::configure)

@@ -16,5 +16,6 @@ mod groups;
 mod limits;
 mod patch;
 mod schema;
+mod secrets;
 mod unicode;
 mod users;
