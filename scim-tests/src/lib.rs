@@ -362,3 +362,101 @@ pub fn capture_logs() -> LogCapture {
     })
     .clone()
 }
+
+/// A TCP proxy between Roster and its database that a test can cut and restore (crates.io's
+/// `ChaosProxy`): the database stays up for everyone else while this server loses it.
+pub struct ChaosProxy {
+    /// `127.0.0.1:PORT` to connect to instead of the database.
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ChaosProxy {
+    /// Starts forwarding connections to `target`.
+    pub async fn start(target: String) -> ChaosProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            Default::default();
+        let (c, l) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused by closing it
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        ChaosProxy {
+            addr,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    /// The database goes away: open connections are closed, new ones are closed at once.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    /// The database comes back.
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+impl TestApp {
+    /// Starts Roster on a fresh PostgreSQL database reached through a [`ChaosProxy`], or `None`
+    /// when PostgreSQL is not configured.
+    pub async fn spawn_behind_proxy() -> Option<(TestApp, ChaosProxy)> {
+        let db = TestDb::create(Backend::Postgres)?;
+        let url = db.url();
+        let (scheme_user, rest) = url.split_once('@').unwrap();
+        let (host_port, path) = rest.split_once('/').unwrap();
+        let target = if host_port.contains(':') {
+            host_port.to_string()
+        } else {
+            format!("{host_port}:5432")
+        };
+        let proxy = ChaosProxy::start(target).await;
+        let proxied = format!("{scheme_user}@{}/{path}", proxy.addr);
+        let args = ServeArgs::for_database(&proxied);
+        let app = Application::build(&args).expect("server starts");
+        let addr = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Some((
+            TestApp {
+                addr,
+                client: reqwest::Client::new(),
+                state,
+                backend: Backend::Postgres,
+                handle,
+                db,
+            },
+            proxy,
+        ))
+    }
+}

@@ -49,8 +49,12 @@ impl From<DieselError> for Error {
                     field: conflict_field(info.constraint_name(), info.message()),
                 }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Error::Unavailable("connection closed".into())
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Error::Unavailable("connection closed".into()),
+            DieselError::DatabaseError(_, ref info) if is_connection_lost(info.message()) => {
+                Error::Unavailable("connection lost".into())
             }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if is_busy(info.message()) =>
@@ -83,6 +87,15 @@ impl From<serde_json::Error> for Error {
 /// the client's filter, not a server failure (the parser's node limit keeps it from happening).
 fn is_too_complex(message: &str) -> bool {
     message.contains("Expression tree is too large") || message.contains("stack depth limit")
+}
+
+/// libpq's words for a connection that went away mid-request (the next request gets a fresh
+/// connection from the pool, or waits for one and gets 503).
+fn is_connection_lost(message: &str) -> bool {
+    message.contains("no connection to the server")
+        || message.contains("server closed the connection")
+        || message.contains("terminating connection")
+        || message.contains("connection to server")
 }
 
 fn is_busy(message: &str) -> bool {

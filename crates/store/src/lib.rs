@@ -122,14 +122,16 @@ impl Store {
     /// Runs `f` with a read connection.
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut c = self.conn()?;
-        f(&mut c)
+        let r = f(&mut c);
+        self.heal(&mut c, r)
     }
 
     /// Runs `f` inside the one write transaction (see [`write::Tx`]): all or nothing.
     pub fn write<T>(&self, ctx: &WriteCtx, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
         let conn: &mut DbConn = &mut c;
-        let (out, appended) = conn.transaction(|c| write::run(c, ctx, f))?;
+        let r = conn.transaction(|c| write::run(c, ctx, f));
+        let (out, appended) = self.heal(&mut c, r)?;
         drop(c);
         if appended {
             if let Some(hook) = self.on_commit.get() {
@@ -149,14 +151,36 @@ impl Store {
     pub fn admin<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
         let conn: &mut DbConn = &mut c;
-        conn.transaction(f)
+        let r = conn.transaction(f);
+        self.heal(&mut c, r)
     }
 
     /// Checks that the database answers.
     pub fn ping(&self) -> Result<()> {
         let mut c = self.conn()?;
-        c.batch_execute("SELECT 1")?;
-        Ok(())
+        let r = c.batch_execute("SELECT 1").map_err(Error::from);
+        self.heal(&mut c, r)
+    }
+
+    /// After a PostgreSQL connection was lost (the server restarted, a network cut), replaces
+    /// the pooled connection with a fresh one, so that the pool does not keep handing out dead
+    /// connections once the database is back (the pool does not test connections on
+    /// check-out: that would cost a round trip per request). If the database is still away the
+    /// dead connection stays, and the next request that gets it tries again. The request that
+    /// saw the loss is answered 503 with `Retry-After`.
+    fn heal<T>(&self, c: &mut PooledConn, r: Result<T>) -> Result<T> {
+        if matches!(r, Err(Error::Unavailable(_))) && self.backend() == Backend::Postgres {
+            use diesel::r2d2::ManageConnection;
+            let manager = conn::Manager::new(self.url.clone(), SqliteSync::Full);
+            match manager.connect() {
+                Ok(fresh) => {
+                    **c = fresh;
+                    tracing::info!("database connection lost; replaced it with a new one");
+                }
+                Err(e) => tracing::warn!(error = %e, "database connection lost; still unreachable"),
+            }
+        }
+        r
     }
 }
 

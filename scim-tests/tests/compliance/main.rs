@@ -14,6 +14,7 @@ mod filter_agreement;
 mod filters;
 mod groups;
 mod limits;
+mod outage;
 mod patch;
 mod schema;
 mod secrets;
