@@ -42,7 +42,12 @@ struct Inner {
     oauth_issued: usize,
     /// Requests refused by the gate.
     refused: usize,
+    /// Called after every forwarded request: method, path, request body, upstream status.
+    observer: Option<Observer>,
 }
+
+/// A callback seeing every forwarded request (method, path, request body, upstream status).
+pub type Observer = Arc<dyn Fn(&str, &str, &[u8], u16) + Send + Sync>;
 
 /// An authentication gate in front of the downstream.
 #[derive(Debug, Clone)]
@@ -141,6 +146,11 @@ impl FaultProxy {
         g.gate = Some(gate);
         drop(g);
         *self.upstream_token.lock().unwrap() = upstream_token.to_string();
+    }
+
+    /// Calls `f` after every forwarded request (benchmarks time deliveries with it).
+    pub fn observe(&self, f: Observer) {
+        self.inner.lock().unwrap().observer = Some(f);
     }
 
     /// Makes every OAuth access token issued so far invalid (the next request gets 401).
@@ -311,6 +321,8 @@ async fn handle(
         let tok = upstream_token.lock().unwrap().clone();
         out = out.header("authorization", format!("Bearer {tok}"));
     }
+    let observer = state.lock().unwrap().observer.clone();
+    let sent = body.clone();
     let resp = match out.body(body).send().await {
         Ok(r) => r,
         Err(_) => return Ok(error(502, None)),
@@ -323,6 +335,9 @@ async fn handle(
             .entry((method.to_string(), seg.clone()))
             .or_default() += 1;
         g.seen.push((method.to_string(), seg, status));
+    }
+    if let Some(f) = observer {
+        f(method.as_str(), &path, &sent, status);
     }
     let mut r = Response::builder().status(status);
     for (k, v) in resp.headers().iter() {

@@ -208,7 +208,9 @@ impl Worker {
         }
         let token = self.token();
         if target.row.reconcile_requested {
-            let r = crate::reconcile::reconcile(&self.ctx, &target, &token).await;
+            let r = self
+                .renewing(crate::reconcile::reconcile(&self.ctx, &target, &token))
+                .await?;
             let tid = self.target_id.clone();
             blocking(&self.shared.store, move |s| {
                 s.admin(|c| targets::set_reconcile_requested(c, &tid, false))
@@ -217,9 +219,43 @@ impl Worker {
             r?;
             return Ok(Some(true));
         }
-        let report = run::run_once(&self.ctx, &target, &token).await?;
+        let report = self
+            .renewing(run::run_once(&self.ctx, &target, &token))
+            .await??;
+        if let Some(h) = &mut self.held {
+            h.renew_at = Instant::now() + self.shared.opts.lease / 3;
+        }
         self.health(&target, &report.outcomes).await?;
         Ok(Some(report.busy() && !report.threshold_hit))
+    }
+
+    /// Runs `work` while renewing the lease every third of its length; if the lease is lost,
+    /// the work is dropped at its next await point (no further requests are sent) and the
+    /// result is [`store::Error::LeaseLost`].
+    async fn renewing<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T> {
+        let store = self.shared.store.clone();
+        let tid = self.target_id.clone();
+        let token = self.token();
+        let lease = self.shared.opts.lease;
+        let renew = async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let now = store::write::now();
+                let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::seconds(60));
+                let (tid, token) = (tid.clone(), token.clone());
+                let r = blocking(&store, move |s| {
+                    s.admin(|c| lease::renew(c, &tid, &token, until, now))
+                })
+                .await;
+                if let Err(e) = r {
+                    return e;
+                }
+            }
+        };
+        tokio::select! {
+            out = work => Ok(out),
+            e = renew => Err(e),
+        }
     }
 
     fn token(&self) -> String {
