@@ -62,6 +62,7 @@ impl Call {
 
 /// The SCIM client of one target.
 pub struct Client {
+    name: String,
     http: reqwest::Client,
     base: String,
     auth: Auth,
@@ -110,8 +111,15 @@ fn transport_error(e: &reqwest::Error) -> String {
 
 impl Client {
     /// A client for `base` (no trailing `/`) sharing the connection pool of `http`.
-    pub fn new(http: reqwest::Client, base: &str, auth: Auth, rate_limit: Option<f64>) -> Client {
+    pub fn new(
+        name: &str,
+        http: reqwest::Client,
+        base: &str,
+        auth: Auth,
+        rate_limit: Option<f64>,
+    ) -> Client {
         Client {
+            name: name.to_string(),
             http,
             base: base.trim_end_matches('/').to_string(),
             auth,
@@ -206,6 +214,18 @@ impl Client {
         if call.status == Some(401) && matches!(self.auth, Auth::Oauth2 { .. }) {
             call = self.send_once(method, path, body, true).await;
         }
+        let outcome = match call.status {
+            Some(s) if s < 300 => "2xx",
+            Some(s) if s < 400 => "3xx",
+            Some(s) if s < 500 => "4xx",
+            Some(_) => "5xx",
+            None => "error",
+        };
+        metrics::counter!("roster_push_requests_total",
+            "target" => self.name.clone(), "method" => method, "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("roster_push_request_duration_seconds", "target" => self.name.clone())
+            .record(call.latency_ms as f64 / 1000.0);
         call
     }
 

@@ -370,6 +370,9 @@ pub async fn run_once(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<Ru
                 Some(reason),
             )
             .await?;
+            metrics::counter!("roster_push_threshold_pauses_total",
+                "target" => target.row.name.clone())
+            .increment(1);
             report.threshold_hit = true;
             return Ok(report);
         }

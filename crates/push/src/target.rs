@@ -42,7 +42,13 @@ impl Target {
             ),
             _ => None,
         };
-        let client = Client::new(http, &settings.base_url, auth, settings.rate_limit);
+        let client = Client::new(
+            &row.name,
+            http,
+            &settings.base_url,
+            auth,
+            settings.rate_limit,
+        );
         Ok(Target {
             row,
             settings,

@@ -320,6 +320,8 @@ impl Worker {
         })
         .await?;
         if failures == limit {
+            metrics::counter!("roster_push_quarantines_total", "target" => target.row.name.clone())
+                .increment(1);
             run::alert(
                 &self.ctx,
                 target,

@@ -33,8 +33,11 @@ pub const AUDIT_READ: &str = "audit.read";
 /// Administration: push targets, and membership changes of protected groups.
 pub const ADMIN: &str = "admin";
 
+/// Scrape Prometheus metrics at `/metrics`.
+pub const METRICS_READ: &str = "metrics.read";
+
 /// The scopes a token can carry.
-pub const SCOPES: [&str; 4] = [SCIM_READ, SCIM_WRITE, AUDIT_READ, ADMIN];
+pub const SCOPES: [&str; 5] = [SCIM_READ, SCIM_WRITE, AUDIT_READ, ADMIN, METRICS_READ];
 
 /// Signing and verification keys.
 #[derive(Clone)]
@@ -199,6 +202,13 @@ pub struct Admin;
 
 impl Scope for Admin {
     const NAME: Option<&'static str> = Some(ADMIN);
+}
+
+/// `metrics.read`: the Prometheus endpoint `/metrics`.
+pub struct MetricsRead;
+
+impl Scope for MetricsRead {
+    const NAME: Option<&'static str> = Some(METRICS_READ);
 }
 
 impl Scope for AnyScope {

@@ -7,6 +7,7 @@ pub mod cli_target;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod metrics;
 pub mod password;
 pub mod routes;
 pub mod schemas;

@@ -34,6 +34,7 @@ impl Application {
         }
         let store = store::Store::open(&args.db.database_url, &args.db.pool_options())?;
         let keys = Keys::load(&store)?;
+        crate::metrics::handle();
         let secret_key = args.db.secret_key()?;
         let push = if args.push.enabled {
             Some(push::Engine::new(
@@ -70,6 +71,7 @@ impl Application {
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(routes::query_error))

@@ -7,16 +7,24 @@ use scim_tests::{backend_tests, TestApp};
 use server::routes::{mounts, Access};
 
 /// The scope sets tried: none (no token at all), each scope alone, and combinations.
-const SCOPE_SETS: [&[&str]; 9] = [
+const SCOPE_SETS: [&[&str]; 11] = [
     &[],
     &["scim.read"],
     &["scim.write"],
     &["audit.read"],
     &["admin"],
+    &["metrics.read"],
     &["scim.read", "scim.write"],
     &["scim.read", "audit.read"],
     &["scim.write", "admin"],
     &["scim.read", "scim.write", "audit.read", "admin"],
+    &[
+        "scim.read",
+        "scim.write",
+        "audit.read",
+        "admin",
+        "metrics.read",
+    ],
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];

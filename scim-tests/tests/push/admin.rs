@@ -308,7 +308,69 @@ async fn cli_adds_lists_and_pauses_targets(app: TestApp) {
     assert_eq!(s["paused"], false);
 }
 
+async fn metrics_show_push_calls_and_target_health(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let name = format!(
+        "metrics-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let t = add_target(
+        &app,
+        &admin,
+        &target_body(&name, &down.base_url(), &down.token),
+    )
+    .await;
+    let id = t["id"].as_str().unwrap();
+    app.create_user(&rw, "measured").await;
+    wait_for(T, "measured downstream", || down.user("measured")).await;
+    wait_idle(&app, &admin, id, T).await;
+    app.req(
+        Method::POST,
+        &format!("/admin/v1/targets/{id}/pause"),
+        &admin,
+    )
+    .send()
+    .await
+    .unwrap();
+    let res = app
+        .req(Method::GET, "/metrics", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(res, 403, None).await;
+    let res = app
+        .req(Method::GET, "/metrics", &app.token(&["metrics.read"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix) && l.contains(&format!("target=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no {prefix} for {name} in:\n{text}"))
+            .to_string()
+    };
+    assert!(line("roster_push_requests_total").contains("outcome=\"2xx\""));
+    assert!(line("roster_push_paused").ends_with(" 1"));
+    // paused: the pause event itself waits behind the cursor, as the status says
+    let lag = status(&app, &admin, id).await["lagEvents"]
+        .as_i64()
+        .unwrap();
+    assert!(lag >= 1);
+    assert!(line("roster_push_lag_events").ends_with(&format!(" {lag}")));
+    assert!(text.contains("roster_http_requests_total{"), "{text}");
+    assert!(!text.contains(&down.token), "no secret in metrics");
+}
+
 backend_tests!(
+    metrics_show_push_calls_and_target_health,
     invalid_targets_are_refused_with_the_field_named,
     only_admin_tokens_reach_targets,
     credentials_go_in_and_never_come_out,

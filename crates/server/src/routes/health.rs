@@ -11,6 +11,12 @@ pub fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(Method::GET, "/healthz", Access::Public, |r| r.to(healthz)),
         endpoint(Method::GET, "/readyz", Access::Public, |r| r.to(readyz)),
+        endpoint(
+            Method::GET,
+            "/metrics",
+            Access::Scope(crate::auth::METRICS_READ),
+            |r| r.to(crate::metrics::scrape),
+        ),
     ]
 }
 
