@@ -359,3 +359,33 @@ impl TargetInput {
         (self.name.trim().to_string(), settings, self.auth)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn thresholds_are_counts_or_percentages() {
+        let c: Threshold = serde_json::from_value(json!(50)).unwrap();
+        assert_eq!(c.limit(1000), 50);
+        let p: Threshold = serde_json::from_value(json!("10%")).unwrap();
+        assert_eq!(p.limit(1000), 100);
+        assert_eq!(p.limit(5), 0);
+        assert_eq!(serde_json::to_value(p).unwrap(), json!("10%"));
+        assert!(serde_json::from_value::<Threshold>(json!("ten")).is_err());
+        assert!(serde_json::from_value::<Threshold>(json!("-5%")).is_err());
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_or_redacted_views() {
+        let a = Auth::Basic {
+            username: "svc".into(),
+            password: "pw-secret".into(),
+        };
+        assert!(!format!("{a:?}").contains("pw-secret"));
+        assert!(!a.redacted().to_string().contains("pw-secret"));
+        assert_eq!(a.secrets(), vec!["pw-secret"]);
+    }
+}

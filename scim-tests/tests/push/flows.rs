@@ -409,6 +409,7 @@ backend_tests!(
     reconcile_repairs_drift_made_on_the_downstream,
     provision_on_demand_reports_each_step,
     every_auth_type_reaches_the_downstream,
+    changes_coalesce_mapping_applies_and_rate_limit_holds,
 );
 
 /// Basic, custom-header and OAuth 2.0 client-credentials auth (with a token that expires and
@@ -461,4 +462,94 @@ async fn every_auth_type_reaches_the_downstream(app: TestApp) {
         let s = wait_idle(&app, &admin, &tid, T).await;
         assert_eq!(s["failed"], 0, "{s}");
     }
+}
+
+/// Five changes to one user while the target waits become one request; a mapping shapes the
+/// remote document; `rateLimit` spaces the requests.
+async fn changes_coalesce_mapping_applies_and_rate_limit_holds(app: TestApp) {
+    use scim_tests::proxy::FaultProxy;
+    let down = Downstream::start().await;
+    let proxy = FaultProxy::start(&down.app.addr).await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let mut body = target_body("crm", &format!("{}/scim/v2", proxy.addr), &down.token);
+    body["mapping"] = json!([
+        {"target": "userName", "template": "{name.givenName}.{name.familyName}@corp.example", "transform": "lower"},
+        {"target": "title", "source": "title", "transform": "upper"},
+        {"target": "externalId", "source": "externalId"},
+        {"target": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+         "source": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}
+    ]);
+    body["rateLimit"] = json!(10.0);
+    let t = add_target(&app, &admin, &body).await;
+    let tid = t["id"].as_str().unwrap();
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("Coa", "Ops"))
+        .await;
+    let u: Value = res.json().await.unwrap();
+    let uid = u["id"].as_str().unwrap();
+    // userName comes from the template: givenName "Test", familyName "Coa"
+    let r = wait_for(T, "the mapped user", || down.user("test.coa@corp.example")).await;
+    assert_eq!(r[ENT]["costCenter"], "Ops");
+    assert!(
+        r.get("emails").is_none(),
+        "only mapped attributes are sent: {r}"
+    );
+    wait_idle(&app, &admin, tid, T).await;
+    app.req(
+        Method::POST,
+        &format!("/admin/v1/targets/{tid}/pause"),
+        &admin,
+    )
+    .send()
+    .await
+    .unwrap();
+    for i in 0..5 {
+        patch(
+            &app,
+            &rw,
+            &format!("/Users/{uid}"),
+            json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]),
+        )
+        .await;
+    }
+    let before = proxy.count("PATCH", "/scim/v2/Users");
+    app.req(
+        Method::POST,
+        &format!("/admin/v1/targets/{tid}/resume"),
+        &admin,
+    )
+    .send()
+    .await
+    .unwrap();
+    wait_for(T, "the last title", || async {
+        let r = down.user("test.coa@corp.example").await?;
+        (r["title"] == "T4").then_some(())
+    })
+    .await;
+    wait_idle(&app, &admin, tid, T).await;
+    assert_eq!(
+        proxy.count("PATCH", "/scim/v2/Users") - before,
+        1,
+        "five changes, one request"
+    );
+    // rate limit: 10 requests/s -> 12 new users (two requests each) take over a second
+    let started = std::time::Instant::now();
+    for i in 0..12 {
+        let mut b = employee(&format!("rl{i}"), "Ops");
+        b["name"]["familyName"] = json!(format!("rl{i}"));
+        assert_eq!(
+            app.send(Method::POST, "/Users", &rw, &b).await.status(),
+            201
+        );
+    }
+    wait_for(T, "the rate-limited users", || async {
+        (down.count().await == 13).then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "24 requests at 10/s: {:?}",
+        started.elapsed()
+    );
 }
