@@ -323,28 +323,33 @@ async fn handle(
     }
     let observer = state.lock().unwrap().observer.clone();
     let sent = body.clone();
-    let resp = match out.body(body).send().await {
-        Ok(r) => r,
-        Err(_) => return Ok(error(502, None)),
-    };
-    let status = resp.status().as_u16();
-    {
-        let mut g = state.lock().unwrap();
-        let seg = path.split('?').next().unwrap_or_default().to_string();
-        *g.counts
-            .entry((method.to_string(), seg.clone()))
-            .or_default() += 1;
-        g.seen.push((method.to_string(), seg, status));
-    }
-    if let Some(f) = observer {
-        f(method.as_str(), &path, &sent, status);
-    }
-    let mut r = Response::builder().status(status);
-    for (k, v) in resp.headers().iter() {
-        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
-            r = r.header(k, v);
+    // forward and record in a task of its own: if the client goes away (killed mid-request),
+    // the request still completes and is counted, as it is at the downstream
+    let forward = tokio::spawn(async move {
+        let resp = match out.body(body).send().await {
+            Ok(r) => r,
+            Err(_) => return error(502, None),
+        };
+        let status = resp.status().as_u16();
+        {
+            let mut g = state.lock().unwrap();
+            let seg = path.split('?').next().unwrap_or_default().to_string();
+            *g.counts
+                .entry((method.to_string(), seg.clone()))
+                .or_default() += 1;
+            g.seen.push((method.to_string(), seg, status));
         }
-    }
-    let bytes = resp.bytes().await.unwrap_or_default();
-    Ok(r.body(Full::new(bytes)).unwrap())
+        if let Some(f) = observer {
+            f(method.as_str(), &path, &sent, status);
+        }
+        let mut r = Response::builder().status(status);
+        for (k, v) in resp.headers().iter() {
+            if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                r = r.header(k, v);
+            }
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        r.body(Full::new(bytes)).unwrap()
+    });
+    Ok(forward.await.unwrap_or_else(|_| error(502, None)))
 }

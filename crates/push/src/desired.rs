@@ -178,13 +178,13 @@ pub fn plan_users(
         .into_iter()
         .map(|s| (s.resource_id.clone(), s))
         .collect();
+    let mut users: HashMap<String, store::StoredResource> = store::users::get_many(conn, ids)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let user = match store::users::get(conn, id) {
-            Ok(u) => Some(u),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
+        let user = users.remove(id);
         let gone = match target.settings.deprovision {
             Deprovision::Disable => Desired::Disabled,
             Deprovision::Delete => Desired::Absent,

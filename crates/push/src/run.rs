@@ -157,10 +157,7 @@ pub async fn record_intents(ctx: &Ctx, target: &Target, token: &str, items: &[It
     blocking(&ctx.store, move |s| {
         s.admin(|c| {
             lease::fence(c, &tid, &token, now)?;
-            for r in &rows {
-                state::upsert(c, r)?;
-            }
-            Ok(())
+            state::upsert_many(c, &rows)
         })
     })
     .await
@@ -186,11 +183,11 @@ pub async fn commit(
         s.write(&wctx, |tx| {
             let now = tx.now();
             lease::fence(tx.conn, &tid, &token, now)?;
+            let rows: Vec<state::StateRow> =
+                outcomes.iter().filter_map(|o| o.state.clone()).collect();
+            state::upsert_many(tx.conn, &rows)?;
             let mut entries = Vec::new();
             for o in &outcomes {
-                if let Some(row) = &o.state {
-                    state::upsert(tx.conn, row)?;
-                }
                 for c in &o.calls {
                     entries.push(log::NewLogEntry {
                         target_id: tid.clone(),

@@ -39,6 +39,21 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
     row.try_into()
 }
 
+/// The users with these ids (missing ids are absent), in no particular order.
+pub fn get_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<StoredResource>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<ResourceRow> = users::table
+            .filter(users::id.eq_any(chunk))
+            .select(columns())
+            .load(conn)?;
+        for r in rows {
+            out.push(r.try_into()?);
+        }
+    }
+    Ok(out)
+}
+
 /// The id of the user whose `userName` matches `name` (case-insensitively), if any.
 pub fn id_by_user_name(conn: &mut DbConn, name: &str) -> Result<Option<String>> {
     Ok(users::table

@@ -61,12 +61,22 @@ pub struct NewLogEntry {
     pub error: Option<String>,
 }
 
-/// Appends calls.
+/// Appends calls (PostgreSQL: multi-row inserts, one round trip per 1,000 calls; SQLite is
+/// in-process, one statement per row costs no round trip).
 pub fn insert(conn: &mut DbConn, entries: &[NewLogEntry]) -> Result<()> {
-    for e in entries {
-        diesel::insert_into(push_log::table)
-            .values(e)
-            .execute(conn)?;
+    match conn {
+        DbConn::Postgres(c) => {
+            for chunk in entries.chunks(1000) {
+                diesel::insert_into(push_log::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for e in entries {
+                diesel::insert_into(push_log::table).values(e).execute(c)?;
+            }
+        }
     }
     Ok(())
 }

@@ -87,6 +87,55 @@ pub fn upsert(conn: &mut DbConn, row: &StateRow) -> Result<()> {
     Ok(())
 }
 
+/// Inserts or replaces many rows (PostgreSQL: one `INSERT … ON CONFLICT DO UPDATE` per 500
+/// rows; SQLite: [`upsert`] per row, in-process).
+pub fn upsert_many(conn: &mut DbConn, rows: &[StateRow]) -> Result<()> {
+    match conn {
+        DbConn::Postgres(c) => {
+            use diesel::upsert::excluded;
+            // one statement cannot touch a row twice: keep the last row per key
+            let mut last: std::collections::HashMap<(&str, &str, &str), usize> =
+                std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                last.insert((&r.target_id, &r.resource_type, &r.resource_id), i);
+            }
+            let mut keep: Vec<usize> = last.into_values().collect();
+            keep.sort_unstable();
+            let rows: Vec<&StateRow> = keep.into_iter().map(|i| &rows[i]).collect();
+            for chunk in rows.chunks(500) {
+                let chunk: Vec<StateRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                diesel::insert_into(push_state::table)
+                    .values(&chunk)
+                    .on_conflict((
+                        push_state::target_id,
+                        push_state::resource_type,
+                        push_state::resource_id,
+                    ))
+                    .do_update()
+                    .set((
+                        push_state::remote_id.eq(excluded(push_state::remote_id)),
+                        push_state::pushed_hash.eq(excluded(push_state::pushed_hash)),
+                        push_state::pushed_doc.eq(excluded(push_state::pushed_doc)),
+                        push_state::remote_key.eq(excluded(push_state::remote_key)),
+                        push_state::status.eq(excluded(push_state::status)),
+                        push_state::attempts.eq(excluded(push_state::attempts)),
+                        push_state::next_attempt_at.eq(excluded(push_state::next_attempt_at)),
+                        push_state::last_error.eq(excluded(push_state::last_error)),
+                        push_state::updated.eq(excluded(push_state::updated)),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        }
+        DbConn::Sqlite(_) => {
+            for r in rows {
+                upsert(conn, r)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Resources whose retry is due, oldest first.
 pub fn due(
     conn: &mut DbConn,
