@@ -352,7 +352,7 @@ pub fn capture_logs() -> LogCapture {
         let writer = capture.clone();
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,server=debug,store=debug,scim=debug,tracing_actix_web=debug",
+                "info,server=debug,store=debug,scim=debug,push=debug,tracing_actix_web=debug",
             ))
             .with_ansi(false)
             .with_writer(move || writer.clone())

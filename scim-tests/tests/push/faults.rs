@@ -332,6 +332,72 @@ mod quick {
 }
 
 backend_tests!(
+    downstream_credentials_never_leak,
     refusals_are_parked_with_the_remote_message_and_retried_on_request,
     the_deletion_threshold_pauses_a_mass_deprovisioning,
 );
+
+/// Downstream credentials never reach the server log, the call log, the status or the audit
+/// log, even when calls fail and the remote echoes errors.
+async fn downstream_credentials_never_leak(app: TestApp) {
+    use scim_tests::proxy::Gate;
+    let logs = scim_tests::capture_logs();
+    let down = Downstream::start().await;
+    let proxy = FaultProxy::start(&down.app.addr).await;
+    let secret = format!("cs-{}", uuid::Uuid::new_v4().simple());
+    proxy.gate(Gate::OAuth2("roster".into(), secret.clone()), &down.token);
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let mut body = target_body("leak", &format!("{}/scim/v2", proxy.addr), "unused");
+    body["auth"] = json!({"type": "oauth2", "tokenUrl": format!("{}/oauth/token", proxy.addr),
+        "clientId": "roster", "clientSecret": secret});
+    let t = add_target(&app, &admin, &body).await;
+    let id = t["id"].as_str().unwrap();
+    proxy.schedule([Fault::Status(500), Fault::Status(503)]);
+    let u = app.create_user(&rw, "leaky").await;
+    let _ = app
+        .req(
+            Method::POST,
+            &format!(
+                "/admin/v1/targets/{id}/provision/Users/{}",
+                u["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_for(T, "leaky downstream", || down.user("leaky")).await;
+    let mut texts = vec![logs.text()];
+    for path in [
+        format!("/admin/v1/targets/{id}"),
+        format!("/admin/v1/targets/{id}/status"),
+        format!("/admin/v1/targets/{id}/log?count=1000"),
+        format!("/admin/v1/targets/{id}/failed"),
+    ] {
+        texts.push(
+            app.req(Method::GET, &path, &admin)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let audit = app.token(&["audit.read"]);
+    texts.push(
+        app.req(Method::GET, "/audit/v1/events?limit=1000", &audit)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(texts[0].contains("push"), "the capture holds push logs");
+    for t in &texts {
+        assert!(!t.contains(&secret), "the client secret leaked");
+        assert!(!t.contains("Bearer at-"), "the access token leaked");
+    }
+}
