@@ -302,6 +302,38 @@ pub fn plan_groups(
     Ok(out)
 }
 
+/// For scope `groups`: the ids in `touched` that are groups (a nested group added to or removed
+/// from a group) are replaced by every user inside them, directly or through deeper nesting.
+pub fn expand_nested(conn: &mut DbConn, touched: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut frontier: Vec<String> = store::groups::display_names(conn, touched)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let nested: HashSet<String> = frontier.iter().cloned().collect();
+    let mut seen_groups = nested.clone();
+    let mut users: Vec<String> = touched
+        .iter()
+        .filter(|id| !nested.contains(*id))
+        .cloned()
+        .collect();
+    let mut seen_users: HashSet<String> = users.iter().cloned().collect();
+    while !frontier.is_empty() {
+        let members = store::members::of_groups(conn, &frontier)?;
+        let mut next = Vec::new();
+        for m in members.into_values().flatten() {
+            if m.member_type == GROUP {
+                if seen_groups.insert(m.id.clone()) {
+                    next.push(m.id);
+                }
+            } else if seen_users.insert(m.id.clone()) {
+                users.push(m.id);
+            }
+        }
+        frontier = next;
+    }
+    Ok(users)
+}
+
 /// The resources an event batch touches: `(users, groups)`. Group events touch the group and,
 /// for scope `groups`, every member they name (added, removed, before and after).
 pub fn touched(events: &[store::events::Event], target: &Target) -> (Vec<String>, Vec<String>) {

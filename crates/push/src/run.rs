@@ -287,6 +287,13 @@ pub async fn run_once(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<Ru
     };
     let last_seq = events.last().map(|e| e.seq);
     let (mut users, mut groups) = desired::touched(&events, target);
+    if matches!(target.settings.scope, crate::spec::Scope::Groups { .. }) && !users.is_empty() {
+        let ids = users.clone();
+        users = blocking(&ctx.store, move |s| {
+            s.read(|c| desired::expand_nested(c, &ids))
+        })
+        .await?;
+    }
     for (rtype, id) in due {
         let list = if rtype == USER {
             &mut users

@@ -410,6 +410,7 @@ backend_tests!(
     provision_on_demand_reports_each_step,
     every_auth_type_reaches_the_downstream,
     changes_coalesce_mapping_applies_and_rate_limit_holds,
+    nested_group_changes_reach_their_users_at_once,
 );
 
 /// Basic, custom-header and OAuth 2.0 client-credentials auth (with a token that expires and
@@ -552,4 +553,58 @@ async fn changes_coalesce_mapping_applies_and_rate_limit_holds(app: TestApp) {
         "24 requests at 10/s: {:?}",
         started.elapsed()
     );
+}
+
+/// Scope `groups` follows nesting: removing a nested group from the assigned group disables
+/// its users at once, adding it back enables them.
+async fn nested_group_changes_reach_their_users_at_once(app: TestApp) {
+    let down = Downstream::start().await;
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let u = app.create_user(&rw, "nested-user").await;
+    let uid = u["id"].as_str().unwrap();
+    let res = app
+        .send(Method::POST, "/Groups", &rw, &group_body("team", &[uid]))
+        .await;
+    let team: Value = res.json().await.unwrap();
+    let team_id = team["id"].as_str().unwrap();
+    let res = app
+        .send(
+            Method::POST,
+            "/Groups",
+            &rw,
+            &group_body("dept", &[team_id]),
+        )
+        .await;
+    let dept: Value = res.json().await.unwrap();
+    let dept_id = dept["id"].as_str().unwrap();
+    let mut body = target_body("crm", &down.base_url(), &down.token);
+    body["scope"] = json!({"type": "groups", "groups": [dept_id]});
+    let t = add_target(&app, &admin, &body).await;
+    let tid = t["id"].as_str().unwrap();
+    let r = wait_for(T, "the nested user", || down.user("nested-user")).await;
+    assert_eq!(r["active"], true);
+    wait_idle(&app, &admin, tid, T).await;
+    patch(
+        &app,
+        &rw,
+        &format!("/Groups/{dept_id}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{team_id}\"]")}]),
+    )
+    .await;
+    wait_for(T, "the nested user disabled", || async {
+        (down.user("nested-user").await?["active"] == false).then_some(())
+    })
+    .await;
+    patch(
+        &app,
+        &rw,
+        &format!("/Groups/{dept_id}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": team_id}]}]),
+    )
+    .await;
+    wait_for(T, "the nested user enabled again", || async {
+        (down.user("nested-user").await?["active"] == true).then_some(())
+    })
+    .await;
 }
