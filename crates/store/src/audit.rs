@@ -298,8 +298,9 @@ pub fn members_at(
         .load(conn)?)
 }
 
-/// [`members_at`] with each member's display name at `at` in the same query (a left join on
-/// the member's version valid at `at`); members deleted by then get their last known name.
+/// [`members_at`] with each member's name at `at` in the same query (a left join on the
+/// member's version valid at `at`, whose `name` is carried in the point-in-time index, so each
+/// member costs one index-only probe); members deleted by then get their last known name.
 /// One statement and one index range for the page, instead of a period query and a names query
 /// with a 1,000-id `IN` list.
 pub fn members_at_named(
@@ -309,7 +310,7 @@ pub fn members_at_named(
     after: &str,
     limit: i64,
 ) -> Result<Vec<(Period, Option<String>)>> {
-    let rows: Vec<(Period, Option<String>)> = membership_periods::table
+    let mut rows: Vec<(Period, Option<String>)> = membership_periods::table
         .left_join(
             resource_versions::table.on(resource_versions::resource_type
                 .eq(membership_periods::member_type)
@@ -331,29 +332,22 @@ pub fn members_at_named(
         )
         .order(membership_periods::member_id.asc())
         .limit(limit)
-        .select((period_columns(), resource_versions::doc.nullable()))
+        .select((period_columns(), resource_versions::name.nullable()))
         .load(conn)?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut missing = Vec::new();
-    for (p, doc) in rows {
-        let name = match doc {
-            Some(doc) => Some(display_of(&p.member_type, &doc)?),
-            None => {
-                missing.push(p.member_id.clone());
-                None
-            }
-        };
-        out.push((p, name));
-    }
+    let missing: Vec<String> = rows
+        .iter()
+        .filter(|(_, name)| name.is_none())
+        .map(|(p, _)| p.member_id.clone())
+        .collect();
     if !missing.is_empty() {
         let names = names_at(conn, &missing, at)?;
-        for (p, name) in out.iter_mut() {
+        for (p, name) in rows.iter_mut() {
             if name.is_none() {
                 *name = names.get(&p.member_id).cloned();
             }
         }
     }
-    Ok(out)
+    Ok(rows)
 }
 
 /// Everyone who was a member of `group_id` at any moment of `[from, to)` (no `from`: since the
@@ -410,8 +404,9 @@ pub fn members_in_window(
     Ok(out)
 }
 
-/// The display name (`userName` of a User, `displayName` of a Group) of each id as it was at
-/// `at`, or as last known before `at` for resources deleted by then.
+/// The name (`userName` of a User, `displayName` of a Group) of each id as it was at `at`, or
+/// as last known before `at` for resources deleted by then. Read from `resource_versions.name`
+/// through the point-in-time index (no document is read).
 pub fn names_at(
     conn: &mut DbConn,
     ids: &[String],
@@ -420,7 +415,7 @@ pub fn names_at(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String, String)> = resource_versions::table
+    let rows: Vec<(String, String)> = resource_versions::table
         .filter(resource_versions::resource_type.eq_any(["User", "Group"]))
         .filter(resource_versions::resource_id.eq_any(ids))
         .filter(resource_versions::valid_from.le(at))
@@ -429,56 +424,26 @@ pub fn names_at(
                 .is_null()
                 .or(resource_versions::valid_to.gt(at)),
         )
-        .select((
-            resource_versions::resource_type,
-            resource_versions::resource_id,
-            resource_versions::doc,
-        ))
+        .select((resource_versions::resource_id, resource_versions::name))
         .load(conn)?;
-    let mut out = HashMap::with_capacity(ids.len());
-    for (rtype, id, doc) in rows {
-        out.insert(id, display_of(&rtype, &doc)?);
-    }
+    let mut out: HashMap<String, String> = rows.into_iter().collect();
     for id in ids {
         if out.contains_key(id) {
             continue;
         }
-        let last: Option<(String, String)> = resource_versions::table
+        let last: Option<String> = resource_versions::table
             .filter(resource_versions::resource_type.eq_any(["User", "Group"]))
             .filter(resource_versions::resource_id.eq(id))
             .filter(resource_versions::valid_from.le(at))
             .order(resource_versions::valid_from.desc())
-            .select((resource_versions::resource_type, resource_versions::doc))
+            .select(resource_versions::name)
             .first(conn)
             .optional()?;
-        if let Some((rtype, doc)) = last {
-            out.insert(id.clone(), display_of(&rtype, &doc)?);
+        if let Some(name) = last {
+            out.insert(id.clone(), name);
         }
     }
     Ok(out)
-}
-
-/// The two name attributes of a stored document; every other attribute is skipped without
-/// being built (much cheaper than parsing the whole document into a `Value`).
-#[derive(serde::Deserialize)]
-struct Names {
-    #[serde(rename = "userName")]
-    user_name: Option<Value>,
-    #[serde(rename = "displayName")]
-    display_name: Option<Value>,
-}
-
-fn display_of(rtype: &str, doc: &str) -> Result<String> {
-    let names: Names = serde_json::from_str(doc)?;
-    let v = if rtype == "Group" {
-        names.display_name
-    } else {
-        names.user_name
-    };
-    Ok(v.as_ref()
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string())
 }
 
 /// One way a member belonged to a group during a window.

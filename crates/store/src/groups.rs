@@ -159,7 +159,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member
         None,
         Some(snapshot(&doc, &resolved)),
     )?;
-    history::open_version(tx, TYPE, &id, 1, &text, seq)?;
+    history::open_version(tx, TYPE, &id, 1, &doc, &text, seq)?;
     let stored = StoredResource {
         id,
         version: 1,
@@ -247,7 +247,7 @@ pub fn replace(
         Some(snapshot(&current.doc, &before_members)),
         Some(snapshot(&doc, &after_members)),
     )?;
-    history::open_version(tx, TYPE, id, version, &text, seq)?;
+    history::open_version(tx, TYPE, id, version, &doc, &text, seq)?;
     let stored = StoredResource {
         id: id.to_string(),
         version,
@@ -344,7 +344,7 @@ pub fn patch(
         Some(current.doc.to_string()),
         Some(after.to_string()),
     )?;
-    history::open_version(tx, TYPE, id, version, &text, seq)?;
+    history::open_version(tx, TYPE, id, version, &doc, &text, seq)?;
     Ok(StoredResource {
         id: id.to_string(),
         version,
@@ -407,7 +407,15 @@ pub(crate) fn record_member_change(
         None,
         Some(change),
     )?;
-    history::open_version(tx, TYPE, group_id, version, &current.doc.to_string(), seq)?;
+    history::open_version(
+        tx,
+        TYPE,
+        group_id,
+        version,
+        &current.doc,
+        &current.doc.to_string(),
+        seq,
+    )?;
     Ok(())
 }
 

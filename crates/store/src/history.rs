@@ -4,6 +4,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde_json::Value;
 
 use crate::conn::DbConn;
 use crate::error::Result;
@@ -12,13 +13,15 @@ use crate::resource::ResourceType;
 use crate::schema::{events as schema_events, membership_periods, resource_versions};
 use crate::write::Tx;
 
-/// Closes the open version of a resource (if any) and opens `version` with `doc`.
+/// Closes the open version of a resource (if any) and opens `version` with `doc` (`text` is
+/// `doc` as stored, JSON text), recording its name (see [`ResourceType::name_of`]).
 pub(crate) fn open_version(
     tx: &mut Tx<'_>,
     rtype: ResourceType,
     id: &str,
     version: i64,
-    doc: &str,
+    doc: &Value,
+    text: &str,
     event_seq: i64,
 ) -> Result<()> {
     close_version(tx, rtype, id)?;
@@ -28,9 +31,10 @@ pub(crate) fn open_version(
             resource_versions::resource_type.eq(rtype.as_str()),
             resource_versions::resource_id.eq(id),
             resource_versions::version.eq(version),
-            resource_versions::doc.eq(doc),
+            resource_versions::doc.eq(text),
             resource_versions::valid_from.eq(now),
             resource_versions::event_seq.eq(event_seq),
+            resource_versions::name.eq(rtype.name_of(doc)),
         ))
         .execute(tx.conn)?;
     Ok(())

@@ -1,6 +1,7 @@
 //! Embedded migrations, one folder per backend, run at start.
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::conn::DbConn;
@@ -45,5 +46,38 @@ pub fn revert_all(conn: &mut DbConn) -> Result<()> {
             .revert_all_migrations(POSTGRES)
             .map(|_| ())
             .map_err(|e| Error::Config(e.to_string())),
+    }
+}
+
+/// Reverts applied migrations, newest first, down to and including `version` (a migration
+/// folder's date and number, e.g. `2026-11-25-000008`); returns how many were reverted. Tests
+/// use it to check what a migration does to rows written before it.
+pub fn revert_through(conn: &mut DbConn, version: &str) -> Result<usize> {
+    let target = version.replace('-', "");
+    match conn {
+        DbConn::Sqlite(c) => revert_newer(c, || SQLITE, &target),
+        DbConn::Postgres(c) => revert_newer(c, || POSTGRES, &target),
+    }
+}
+
+fn revert_newer<DB: diesel::backend::Backend>(
+    c: &mut impl MigrationHarness<DB>,
+    source: fn() -> EmbeddedMigrations,
+    target: &str,
+) -> Result<usize>
+where
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let fail = |e: Box<dyn std::error::Error + Send + Sync>| Error::Config(e.to_string());
+    let mut reverted = 0;
+    loop {
+        let applied = c.applied_migrations().map_err(fail)?;
+        match applied.first() {
+            Some(last) if last.to_string().as_str() >= target => {
+                c.revert_last_migration(source()).map_err(fail)?;
+                reverted += 1;
+            }
+            _ => return Ok(reverted),
+        }
     }
 }

@@ -55,6 +55,20 @@ impl ResourceType {
             ResourceType::Group => "Group",
         }
     }
+
+    /// The name of a resource of this type: `userName` of a User, `displayName` of a Group
+    /// (empty if missing). Stored with every version in `resource_versions.name`, and shown by
+    /// the audit API as a member's or group's `display`.
+    pub fn name_of(&self, doc: &Value) -> String {
+        let attr = match self {
+            ResourceType::User => "userName",
+            ResourceType::Group => "displayName",
+        };
+        doc.get(attr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 /// Fails with [`Error::VersionMismatch`] when `if_match` names another version.

@@ -92,6 +92,7 @@ diesel::table! {
         valid_from -> Timestamp,
         valid_to -> Nullable<Timestamp>,
         event_seq -> BigInt,
+        name -> Text,
     }
 }
 

@@ -146,7 +146,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
         ))
         .execute(tx.conn)?;
     let seq = tx.append_event("create", TYPE.as_str(), &id, 1, None, Some(text.clone()))?;
-    history::open_version(tx, TYPE, &id, 1, &text, seq)?;
+    history::open_version(tx, TYPE, &id, 1, &doc, &text, seq)?;
     Ok(StoredResource {
         id,
         version: 1,
@@ -273,7 +273,7 @@ fn update_row(
         Some(current.doc.to_string()),
         Some(text.clone()),
     )?;
-    history::open_version(tx, TYPE, id, version, &text, seq)?;
+    history::open_version(tx, TYPE, id, version, &doc, &text, seq)?;
     Ok(StoredResource {
         id: current.id,
         version,

@@ -455,6 +455,76 @@ async fn group_members_at_and_over_a_window(app: TestApp) {
     .await;
 }
 
+/// Checks the names shown at each instant: `(at, the member's name, the group's name)`.
+async fn check_names_at(app: &TestApp, a: &str, g: &str, u: &str, expect: &[(String, &str, &str)]) {
+    for (at, user_name, group_name) in expect {
+        let members = all_items(app, &format!("/Groups/{g}/members?at={at}"), a).await;
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0]["display"], *user_name, "member at {at}");
+        let as_then = audit_json(app, &format!("/Users/{u}?at={at}"), a).await;
+        assert_eq!(as_then["userName"], *user_name);
+        assert_eq!(
+            as_then["groups"][0]["display"], *group_name,
+            "groups at {at}"
+        );
+        let groups = all_items(app, &format!("/Users/{u}/groups?at={at}"), a).await;
+        assert_eq!(groups[0]["display"], *group_name, "groups at {at}");
+    }
+    // over a window: the name at its end
+    let (from, to) = (&expect[0].0, &expect[1].0);
+    let window = all_items(app, &format!("/Groups/{g}/members?from={from}&to={to}"), a).await;
+    assert_eq!(window[0]["display"], expect[0].1);
+}
+
+/// Names shown at an instant (a member's `display`, the groups of a user) are those of that
+/// instant, read from `resource_versions.name`; migration 000008 fills that column from the
+/// documents for rows written before it, and the answers stay the same.
+async fn names_at_an_instant_are_those_of_that_instant(app: TestApp) {
+    let t = app.rw_token();
+    let a = audit_token(&app);
+    let u = user(&app, &t, "old-name").await;
+    let g = group(&app, &t, "old-group", &[&u]).await;
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/Users/{u}"),
+            &t,
+            &user_body("new-name"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    put_group(&app, &t, &g, "new-group", &[&u]).await;
+    let user_froms = valid_froms(&app, "Users", &u, &a).await;
+    let group_froms = valid_froms(&app, "Groups", &g, &a).await;
+    let expect = [
+        (group_froms[0].clone(), "old-name", "old-group"),
+        (user_froms[1].clone(), "new-name", "old-group"),
+        (group_froms[1].clone(), "new-name", "new-group"),
+    ];
+    check_names_at(&app, &a, &g, &u, &expect).await;
+
+    // rows written before migration 000008: revert it (and anything newer), apply it again
+    let mut raw = app.db.raw();
+    assert!(store::migrations::revert_through(&mut raw, "2026-11-25-000008").unwrap() >= 1);
+    assert!(store::migrations::run_pending(&mut raw).unwrap() >= 1);
+    use store::schema::resource_versions::dsl as rv;
+    let names: Vec<(String, String)> = rv::resource_versions
+        .order((rv::resource_type, rv::version))
+        .select((rv::resource_type, rv::name))
+        .load(&mut raw)
+        .unwrap();
+    assert_eq!(
+        names,
+        [
+            ("Group".to_string(), "old-group".to_string()),
+            ("Group".to_string(), "new-group".to_string()),
+            ("User".to_string(), "old-name".to_string()),
+            ("User".to_string(), "new-name".to_string()),
+        ]
+    );
+    check_names_at(&app, &a, &g, &u, &expect).await;
+}
+
 async fn nested_groups_give_indirect_memberships(app: TestApp) {
     let t = app.rw_token();
     let a = audit_token(&app);
@@ -1232,6 +1302,7 @@ backend_tests!(
     user_at_an_instant,
     versions_name_the_actor,
     group_members_at_and_over_a_window,
+    names_at_an_instant_are_those_of_that_instant,
     nested_groups_give_indirect_memberships,
     orphans_report_reactivations_and_passed_end_dates,
     exports_stream_csv_and_ndjson,
