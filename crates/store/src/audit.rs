@@ -214,20 +214,35 @@ pub struct VersionRecord {
     pub request_id: Option<String>,
 }
 
-/// Versions of a resource with `version > after`, oldest first, at most `limit`.
+/// Versions of a resource with `version > after`, oldest first, at most `limit`; with
+/// `since`/`until`, only the versions valid at some moment of `[since, until)` (the one current
+/// at `since` included).
 pub fn versions(
     conn: &mut DbConn,
     rtype: ResourceType,
     id: &str,
+    (since, until): (Option<NaiveDateTime>, Option<NaiveDateTime>),
     after: i64,
     limit: i64,
 ) -> Result<Vec<VersionRecord>> {
     // left join: a version still valid after a prune keeps its row although its event is gone
-    Ok(resource_versions::table
+    let mut query = resource_versions::table
         .left_join(events::table.on(events::seq.eq(resource_versions::event_seq)))
         .filter(resource_versions::resource_type.eq(rtype.as_str()))
         .filter(resource_versions::resource_id.eq(id))
         .filter(resource_versions::version.gt(after))
+        .into_boxed();
+    if let Some(t) = since {
+        query = query.filter(
+            resource_versions::valid_to
+                .is_null()
+                .or(resource_versions::valid_to.gt(t)),
+        );
+    }
+    if let Some(t) = until {
+        query = query.filter(resource_versions::valid_from.lt(t));
+    }
+    Ok(query
         .order(resource_versions::version.asc())
         .limit(limit)
         .select((

@@ -362,6 +362,55 @@ async fn versions_name_the_actor(app: TestApp) {
     assert_eq!(versions[1]["action"], "replace");
     assert!(versions[1]["validTo"].is_null());
     assert_eq!(versions[1]["resource"]["userName"], "vera2");
+    // a time window keeps the versions valid at some moment of it
+    let v2_from = versions[1]["validFrom"].as_str().unwrap();
+    let window = |q: String| {
+        let path = format!("/Users/{uid}/versions?{q}");
+        let (app, a) = (&app, &a);
+        async move {
+            all_items(app, &path, a)
+                .await
+                .iter()
+                .map(|v| v["version"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(window(format!("since={v2_from}")).await, [2]);
+    assert_eq!(window(format!("until={v2_from}")).await, [1]);
+    assert_eq!(
+        window(format!("since={}", just_before(v2_from))).await,
+        [1, 2]
+    );
+    assert_eq!(
+        window(format!("since={}&until={v2_from}", just_before(v2_from))).await,
+        [1]
+    );
+    assert_scim_error(
+        audit(
+            &app,
+            &format!("/Users/{uid}/versions?since={v2_from}&until={v2_from}"),
+            &a,
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    )
+    .await;
+    // as an export: one JSON line per version
+    let ndjson = app
+        .req(Method::GET, &format!("/audit/v1/Users/{uid}/versions"), &a)
+        .header("Accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, versions);
     let g = group(&app, &hr, "vg", &[&uid]).await;
     let gv = all_items(&app, &format!("/Groups/{g}/versions"), &a).await;
     assert_eq!(gv.len(), 1);
@@ -428,6 +477,37 @@ async fn group_members_at_and_over_a_window(app: TestApp) {
     // a window that ends before u3 joined
     let early = all_items(&app, &format!("/Groups/{g}/members?from={t1}&to={t2}"), &a).await;
     assert_eq!(ids(&early), sorted(vec![&u1, &u2]));
+    // as a spreadsheet: one row per period, the same as the JSON
+    let csv = app
+        .req(
+            Method::GET,
+            &format!("/audit/v1/Groups/{g}/members?from={t1}&limit=1"),
+            &a,
+        )
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rows = csv_rows(&csv);
+    assert_eq!(
+        rows.remove(0),
+        ["value", "type", "display", "source", "from", "to"]
+    );
+    assert_eq!(
+        rows.len(),
+        3,
+        "the whole result, whatever limit says: {csv}"
+    );
+    let row1 = rows.iter().find(|r| r[0] == u1).unwrap();
+    assert_eq!(
+        row1[1..],
+        ["User", "m1", "manual", t1.as_str(), t2.as_str()]
+    );
+    let row2 = rows.iter().find(|r| r[0] == u2).unwrap();
+    assert_eq!(row2[5], "", "still a member");
 
     // before the group existed, and nonsense windows
     let res = audit(

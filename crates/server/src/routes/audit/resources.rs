@@ -33,6 +33,10 @@ pub struct AtParams {
 pub struct PageParams {
     cursor: Option<String>,
     limit: Option<String>,
+    /// Only versions still valid at or after this instant.
+    since: Option<String>,
+    /// Only versions that began before this instant.
+    until: Option<String>,
 }
 
 fn at_or_now(q: &AtParams) -> Result<chrono::NaiveDateTime, ApiError> {
@@ -196,7 +200,8 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// Every version of a resource with its span and the actor who made it (members of a group
-/// are not repeated here: see `Groups/{id}/members?at=`).
+/// are not repeated here: see `Groups/{id}/members?at=`); `since`/`until` keep the versions
+/// valid at some moment of `[since, until)`.
 async fn versions(
     _auth: Auth<AuditRead>,
     state: web::Data<AppState>,
@@ -206,6 +211,13 @@ async fn versions(
     rtype: ResourceType,
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit(q.limit.as_deref())?;
+    let since = instant("since", q.since.as_deref())?;
+    let until = instant("until", q.until.as_deref())?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(scim::Error::invalid_value("since must be before until").into());
+        }
+    }
     let cursor = match q.cursor.as_deref() {
         None => None,
         Some(c) => Some(
@@ -236,7 +248,7 @@ async fn versions(
     let listing = Listing::new(
         move |c, cursor, limit| {
             let after = cursor.and_then(|s| s.parse().ok()).unwrap_or(0);
-            let rows = store::audit::versions(c, rtype, &id, after, limit)?;
+            let rows = store::audit::versions(c, rtype, &id, (since, until), after, limit)?;
             let next = (rows.len() as i64 == limit)
                 .then(|| rows.last().map(|v| v.version.to_string()))
                 .flatten();
