@@ -10,7 +10,8 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::db;
 use crate::error::ApiError;
@@ -21,30 +22,33 @@ pub const EXPORT_PAGE: i64 = 1000;
 const CHANNEL_PAGES: usize = 4;
 
 /// One page of a listing and the cursor of the next one.
-pub struct Page {
-    /// The items, as JSON objects.
-    pub items: Vec<Value>,
+pub struct Page<T = Value> {
+    /// The items: JSON objects, or anything that serialises as one (a typed item is written
+    /// straight to the response, without building a `Value` first).
+    pub items: Vec<T>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<String>,
 }
 
-type Fetch = dyn FnMut(&mut store::DbConn, Option<&str>, i64) -> store::Result<Page> + Send;
+type Fetch<T> = dyn FnMut(&mut store::DbConn, Option<&str>, i64) -> store::Result<Page<T>> + Send;
 
 /// A keyset-paged result: how to fetch a page, and how to flatten an item into CSV rows.
-pub struct Listing {
-    fetch: Box<Fetch>,
+pub struct Listing<T = Value> {
+    fetch: Box<Fetch<T>>,
     columns: &'static [&'static str],
-    rows: fn(&Value) -> Vec<Vec<String>>,
+    rows: fn(&T) -> Vec<Vec<String>>,
 }
 
-impl Listing {
+impl<T: Serialize + Send + 'static> Listing<T> {
     /// A listing: `fetch(conn, cursor, limit)` returns one page; `rows` flattens one item into
     /// CSV rows matching `columns`.
     pub fn new(
-        fetch: impl FnMut(&mut store::DbConn, Option<&str>, i64) -> store::Result<Page> + Send + 'static,
+        fetch: impl FnMut(&mut store::DbConn, Option<&str>, i64) -> store::Result<Page<T>>
+            + Send
+            + 'static,
         columns: &'static [&'static str],
-        rows: fn(&Value) -> Vec<Vec<String>>,
-    ) -> Listing {
+        rows: fn(&T) -> Vec<Vec<String>>,
+    ) -> Listing<T> {
         Listing {
             fetch: Box::new(fetch),
             columns,
@@ -85,11 +89,19 @@ impl Format {
     }
 }
 
+/// The body of a JSON page.
+#[derive(Serialize)]
+struct JsonPage<'a, T> {
+    items: &'a [T],
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<&'a str>,
+}
+
 /// Answers a listing: one JSON page, or the whole result streamed as CSV/NDJSON from `cursor`.
-pub async fn respond(
+pub async fn respond<T: Serialize + Send + 'static>(
     req: &HttpRequest,
     store: &store::Store,
-    mut listing: Listing,
+    mut listing: Listing<T>,
     cursor: Option<String>,
     limit: i64,
 ) -> Result<HttpResponse, ApiError> {
@@ -107,13 +119,14 @@ pub async fn respond(
     })
     .await?;
     if format == Format::Json {
-        let mut body = json!({ "items": first.items });
-        if let (Some(next), Some(obj)) = (first.next, body.as_object_mut()) {
-            obj.insert("nextCursor".into(), Value::String(next));
-        }
+        let body = serde_json::to_vec(&JsonPage {
+            items: &first.items,
+            next_cursor: first.next.as_deref(),
+        })
+        .map_err(|e| ApiError::Internal(e.into()))?;
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(body.to_string()));
+            .body(body));
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_PAGES);
     let store = store.clone();
@@ -135,7 +148,13 @@ type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// Encodes `first`, then fetches and encodes every following page, until the end or until
 /// the client is gone.
-fn produce(store: &store::Store, mut listing: Listing, format: Format, first: Page, tx: &Sender) {
+fn produce<T: Serialize>(
+    store: &store::Store,
+    mut listing: Listing<T>,
+    format: Format,
+    first: Page<T>,
+    tx: &Sender,
+) {
     let mut page = first;
     let mut header = format == Format::Csv;
     loop {
@@ -165,10 +184,10 @@ fn produce(store: &store::Store, mut listing: Listing, format: Format, first: Pa
     }
 }
 
-fn encode(
-    listing: &Listing,
+fn encode<T: Serialize>(
+    listing: &Listing<T>,
     format: Format,
-    items: &[Value],
+    items: &[T],
     header: bool,
 ) -> anyhow::Result<Bytes> {
     let mut buf = Vec::with_capacity(items.len() * 256);

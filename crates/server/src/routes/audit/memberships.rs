@@ -3,13 +3,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeDelta};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::audit::{AtLookup, Period};
 use store::resource::ResourceType;
 
 use super::export::{self, cell, Listing, Page};
-use super::{check_not_pruned, instant, limit, never_existed_since, not_at, ts, window};
+use super::{check_not_pruned, instant, limit, never_existed_since, not_at, ts, window, Ts};
 use crate::auth::{AuditRead, Auth};
 use crate::db;
 use crate::error::ApiError;
@@ -48,33 +48,60 @@ fn when(q: &MembershipParams) -> Result<When, ApiError> {
     ))
 }
 
-fn period_json(p: &Period) -> Value {
-    json!({"from": ts(p.valid_from), "to": p.valid_to.map(ts), "source": p.source})
+/// One member of `Groups/{id}/members`, serialised straight into the response (a page of
+/// 1,000 members builds no `serde_json::Value`).
+#[derive(Serialize)]
+struct MemberItem {
+    value: String,
+    #[serde(rename = "type")]
+    kind: String,
+    display: Option<String>,
+    periods: Vec<PeriodItem>,
 }
 
-fn member_json(id: String, kind: &str, display: Option<&String>, periods: &[Period]) -> Value {
-    json!({
-        "value": id,
-        "type": kind,
-        "display": display,
-        "periods": periods.iter().map(period_json).collect::<Vec<_>>(),
-    })
+/// One membership period of a [`MemberItem`].
+#[derive(Serialize)]
+struct PeriodItem {
+    from: Ts,
+    to: Option<Ts>,
+    source: String,
+}
+
+impl MemberItem {
+    fn new(id: String, display: Option<String>, periods: Vec<Period>) -> MemberItem {
+        let kind = periods
+            .first()
+            .map(|p| p.member_type.clone())
+            .unwrap_or_default();
+        MemberItem {
+            value: id,
+            kind,
+            display,
+            periods: periods
+                .into_iter()
+                .map(|p| PeriodItem {
+                    from: Ts(p.valid_from),
+                    to: p.valid_to.map(Ts),
+                    source: p.source,
+                })
+                .collect(),
+        }
+    }
 }
 
 const MEMBER_COLUMNS: &[&str] = &["value", "type", "display", "source", "from", "to"];
 
-fn member_rows(item: &Value) -> Vec<Vec<String>> {
-    let periods = item["periods"].as_array().cloned().unwrap_or_default();
-    periods
+fn member_rows(item: &MemberItem) -> Vec<Vec<String>> {
+    item.periods
         .iter()
         .map(|p| {
             vec![
-                cell(item.get("value")),
-                cell(item.get("type")),
-                cell(item.get("display")),
-                cell(p.get("source")),
-                cell(p.get("from")),
-                cell(p.get("to")),
+                item.value.clone(),
+                item.kind.clone(),
+                item.display.clone().unwrap_or_default(),
+                p.source.clone(),
+                ts(p.from.0),
+                p.to.map(|t| ts(t.0)).unwrap_or_default(),
             ]
         })
         .collect()
@@ -151,13 +178,7 @@ pub async fn group_members(
                 .flatten();
             let items = members
                 .into_iter()
-                .map(|(m, periods, display)| {
-                    let kind = periods
-                        .first()
-                        .map(|p| p.member_type.clone())
-                        .unwrap_or_default();
-                    member_json(m, &kind, display.as_ref(), &periods)
-                })
+                .map(|(m, periods, display)| MemberItem::new(m, display, periods))
                 .collect();
             Ok(Page { items, next })
         },

@@ -115,10 +115,23 @@ pub fn window(
     Ok((from, to))
 }
 
+/// The format of every instant the audit API writes.
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
 /// An instant as the audit API writes it: RFC 3339 UTC with microseconds, exact enough to be
 /// passed back as `at`.
 pub fn ts(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    t.format(TS_FORMAT).to_string()
+}
+
+/// An instant that serialises as [`ts`] does, written straight into the output (no `String`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ts(pub NaiveDateTime);
+
+impl serde::Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format(TS_FORMAT))
+    }
 }
 
 /// The 404 for a point-in-time lookup that found nothing, saying why.
@@ -200,6 +213,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ts(t), "2026-03-01T08:00:00.123456Z");
+        assert_eq!(
+            serde_json::to_string(&Ts(t)).unwrap(),
+            "\"2026-03-01T08:00:00.123456Z\""
+        );
         assert_eq!(
             ts(instant("at", Some("2026-03-01")).unwrap().unwrap()),
             "2026-03-01T00:00:00.000000Z"
