@@ -1359,6 +1359,123 @@ async fn tamper_after_a_prune_is_detected(app: TestApp) {
     broken("BROKEN at seq 1: event 1 is missing");
 }
 
+/// The SQL block of docs/audit.md that restricts the application role `roster`.
+fn append_only_snippet() -> String {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/audit.md")).unwrap();
+    let start = guide
+        .find("```sql\nGRANT USAGE ON SCHEMA public TO roster;")
+        .unwrap()
+        + 7;
+    let len = guide[start..].find("```").unwrap();
+    guide[start..start + len].to_string()
+}
+
+/// A login role for one test, dropped (with its privileges) at the end.
+struct TestRole {
+    name: String,
+    db_url: String,
+    admin_url: String,
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        if let Ok(mut c) = diesel::PgConnection::establish(&self.db_url) {
+            let _ = c.batch_execute(&format!("DROP OWNED BY {}", self.name));
+        }
+        if let Ok(mut c) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+/// The append-only grants of docs/audit.md, applied as written to the role Roster connects as
+/// (PostgreSQL): every write path still works (history rows are only inserted, spans only
+/// closed) and the chain verifies, while the role can no longer edit, delete or truncate the
+/// log, nor rewrite a version or a membership period.
+#[tokio::test]
+async fn postgres_append_only_grants_of_the_guide_allow_every_write() {
+    let Some(db) = scim_tests::TestDb::create(scim_tests::Backend::Postgres) else {
+        eprintln!(
+            "skipped: set {} to run PostgreSQL cases",
+            scim_tests::POSTGRES_ENV
+        );
+        return;
+    };
+    let opts = store::PoolOptions::default();
+    drop(store::Store::open(&db.url(), &opts).unwrap()); // migrated by the owner
+    let admin_url = std::env::var(scim_tests::POSTGRES_ENV).unwrap();
+    let role = TestRole {
+        name: format!("roster_app_{}", uuid::Uuid::new_v4().simple()),
+        db_url: db.url(),
+        admin_url: admin_url.clone(),
+    };
+    let grants = append_only_snippet()
+        .replace(" TO roster;", &format!(" TO {};", role.name))
+        .replace(" FROM roster;", &format!(" FROM {};", role.name));
+    assert!(grants.contains("REVOKE UPDATE, DELETE, TRUNCATE ON events"));
+    let mut owner = db.raw();
+    owner
+        .batch_execute(&format!("CREATE ROLE {} LOGIN; {grants}", role.name))
+        .unwrap();
+    let db_url = db.url();
+    let (prefix, rest) = db_url.split_once("://").unwrap();
+    let host_db = rest.split_once('@').map_or(rest, |(_, h)| h).to_string();
+    let app_url = format!("{prefix}://{}@{host_db}", role.name);
+
+    let app = store::Store::open(&app_url, &opts).unwrap();
+    let ctx = store::WriteCtx::system("restricted");
+    let doc = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    let (a, b) = app
+        .write(&ctx, |tx| {
+            let a = store::users::create(tx, doc("ada"))?.id;
+            let b = store::users::create(tx, doc("bob"))?.id;
+            Ok((a, b))
+        })
+        .unwrap();
+    let g = app
+        .write(&ctx, |tx| {
+            store::users::replace(tx, &a, doc("ada2"), None)?;
+            let members = json!([{"value": a}, {"value": b}]);
+            let g = json!({"schemas": [GROUP], "displayName": "g", "members": members});
+            Ok(store::groups::create(tx, g)?.0.id)
+        })
+        .unwrap();
+    app.write(&ctx, |tx| {
+        let g2 = json!({"schemas": [GROUP], "displayName": "g2", "members": [{"value": a}]});
+        store::groups::replace(tx, &g, g2, None)?;
+        store::users::delete(tx, &a, None)?;
+        store::groups::delete(tx, &g, None)
+    })
+    .unwrap();
+    let events = app.read(store::events::count).unwrap();
+    assert_eq!(
+        events, 8,
+        "2 creates, a replace, a group, its replace, a delete (2), a group delete"
+    );
+    assert_eq!(
+        app.read(store::events::verify).unwrap(),
+        store::events::Verdict::Ok { checked: 8 }
+    );
+
+    let mut restricted =
+        store::DbConn::Postgres(diesel::PgConnection::establish(&app_url).unwrap());
+    for sql in [
+        "UPDATE events SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 1",
+        "TRUNCATE events",
+        "UPDATE resource_versions SET doc = '{}'",
+        "DELETE FROM resource_versions",
+        "UPDATE membership_periods SET valid_from = valid_to",
+        "DELETE FROM membership_periods",
+    ] {
+        let err = restricted.batch_execute(sql).unwrap_err().to_string();
+        assert!(err.contains("permission denied"), "{sql}: {err}");
+    }
+    drop(app);
+    drop(restricted);
+}
+
 #[tokio::test]
 async fn cli_verify_refuses_a_missing_database() {
     let path = std::env::temp_dir().join(format!("roster-none-{}.db", uuid::Uuid::new_v4()));
