@@ -313,11 +313,12 @@ pub fn members_at(
         .load(conn)?)
 }
 
-/// [`members_at`] with each member's name at `at` in the same query (a left join on the
-/// member's version valid at `at`, whose `name` is carried in the point-in-time index, so each
-/// member costs one index-only probe); members deleted by then get their last known name.
-/// One statement and one index range for the page, instead of a period query and a names query
-/// with a 1,000-id `IN` list.
+/// [`members_at`] with each member's name at `at` in the same query: per member, a correlated
+/// subquery reads the `name` of its latest version begun at or before `at` (for a member at
+/// `at`, the version valid then) from the point-in-time index, backwards from `at`, so each
+/// member costs one index-only descent and one entry. Versions of zero length (replaced in the
+/// transaction that made them) were never valid and are skipped. One statement and one index
+/// range for the page, instead of a period query and a names query with a 1,000-id `IN` list.
 pub fn members_at_named(
     conn: &mut DbConn,
     group_id: &str,
@@ -325,18 +326,20 @@ pub fn members_at_named(
     after: &str,
     limit: i64,
 ) -> Result<Vec<(Period, Option<String>)>> {
-    let mut rows: Vec<(Period, Option<String>)> = membership_periods::table
-        .left_join(
-            resource_versions::table.on(resource_versions::resource_type
-                .eq(membership_periods::member_type)
-                .and(resource_versions::resource_id.eq(membership_periods::member_id))
-                .and(resource_versions::valid_from.le(at))
-                .and(
-                    resource_versions::valid_to
-                        .is_null()
-                        .or(resource_versions::valid_to.gt(at)),
-                )),
+    let name_then = resource_versions::table
+        .filter(resource_versions::resource_type.eq(membership_periods::member_type))
+        .filter(resource_versions::resource_id.eq(membership_periods::member_id))
+        .filter(resource_versions::valid_from.le(at))
+        .filter(
+            resource_versions::valid_to
+                .is_null()
+                .or(resource_versions::valid_to.gt(resource_versions::valid_from.nullable())),
         )
+        .order(resource_versions::valid_from.desc())
+        .select(resource_versions::name)
+        .limit(1)
+        .single_value();
+    let mut rows: Vec<(Period, Option<String>)> = membership_periods::table
         .filter(membership_periods::group_id.eq(group_id))
         .filter(membership_periods::member_id.gt(after))
         .filter(membership_periods::valid_from.le(at))
@@ -347,7 +350,7 @@ pub fn members_at_named(
         )
         .order(membership_periods::member_id.asc())
         .limit(limit)
-        .select((period_columns(), resource_versions::name.nullable()))
+        .select((period_columns(), name_then))
         .load(conn)?;
     let missing: Vec<String> = rows
         .iter()

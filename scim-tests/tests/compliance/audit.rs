@@ -603,6 +603,25 @@ async fn names_at_an_instant_are_those_of_that_instant(app: TestApp) {
         ]
     );
     check_names_at(&app, &a, &g, &u, &expect).await;
+
+    // a version replaced in the transaction that made it was never valid: never shown
+    let ctx = store::WriteCtx::system("one-transaction");
+    let user_doc = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    let g2 = app
+        .state
+        .store
+        .write(&ctx, |tx| {
+            let id = store::users::create(tx, user_doc("first"))?.id;
+            store::users::replace(tx, &id, user_doc("second"), None)?;
+            let g = json!({"schemas": [GROUP], "displayName": "g2", "members": [{"value": id}]});
+            Ok(store::groups::create(tx, g)?.0.id)
+        })
+        .unwrap();
+    let at = valid_froms(&app, "Groups", &g2, &a).await[0].clone();
+    for q in [format!("at={at}"), String::new()] {
+        let members = all_items(&app, &format!("/Groups/{g2}/members?{q}"), &a).await;
+        assert_eq!(members[0]["display"], "second", "{q}");
+    }
 }
 
 async fn nested_groups_give_indirect_memberships(app: TestApp) {

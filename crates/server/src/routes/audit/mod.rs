@@ -128,9 +128,39 @@ pub fn ts(t: NaiveDateTime) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ts(pub NaiveDateTime);
 
+impl Ts {
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` written digit by digit (chrono's `format` parses its
+    /// format string on every call: a third of the cost of rendering 1,000 members); `None` for
+    /// years outside 0..=9999.
+    fn digits(&self) -> Option<[u8; 27]> {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let micros = t.nanosecond() / 1000 % 1_000_000;
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, micros);
+        Some(out)
+    }
+}
+
 impl serde::Serialize for Ts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0.format(TS_FORMAT))
+        match self.digits() {
+            Some(d) => s.serialize_str(std::str::from_utf8(&d).unwrap_or_default()),
+            None => s.collect_str(&self.0.format(TS_FORMAT)),
+        }
     }
 }
 
@@ -213,10 +243,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ts(t), "2026-03-01T08:00:00.123456Z");
-        assert_eq!(
-            serde_json::to_string(&Ts(t)).unwrap(),
-            "\"2026-03-01T08:00:00.123456Z\""
-        );
+        for t in [
+            t,
+            NaiveDate::from_ymd_opt(1970, 1, 1)
+                .unwrap()
+                .and_hms_micro_opt(0, 0, 0, 0)
+                .unwrap(),
+            NaiveDate::from_ymd_opt(9999, 12, 31)
+                .unwrap()
+                .and_hms_micro_opt(23, 59, 59, 999_999)
+                .unwrap(),
+            NaiveDate::from_ymd_opt(12345, 6, 7)
+                .unwrap()
+                .and_hms_micro_opt(8, 9, 10, 11)
+                .unwrap(),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&Ts(t)).unwrap(),
+                format!("\"{}\"", ts(t))
+            );
+        }
         assert_eq!(
             ts(instant("at", Some("2026-03-01")).unwrap().unwrap()),
             "2026-03-01T00:00:00.000000Z"
