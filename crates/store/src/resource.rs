@@ -80,7 +80,9 @@ pub(crate) fn check_version(current: i64, if_match: Option<i64>) -> Result<()> {
 }
 
 /// Back-fills a derived column batch by batch: `load` returns up to a batch of `(id, doc)` rows
-/// still to do, `save` writes one; stops when a batch comes back empty.
+/// still to do, `save` writes one; stops when a batch comes back empty. Each batch is one
+/// transaction (one commit per 500 rows, not one per statement: on a 100k-user PostgreSQL
+/// database that is the difference between minutes and seconds).
 pub(crate) fn backfill(
     conn: &mut crate::conn::DbConn,
     load: impl Fn(&mut crate::conn::DbConn) -> Result<Vec<(String, String)>>,
@@ -92,9 +94,13 @@ pub(crate) fn backfill(
         if rows.is_empty() {
             return Ok(done);
         }
-        for (id, doc) in rows {
-            save(conn, &id, &serde_json::from_str(&doc)?)?;
-            done += 1;
-        }
+        done += diesel::Connection::transaction(conn, |c| {
+            let mut n = 0;
+            for (id, doc) in &rows {
+                save(c, id, &serde_json::from_str(doc)?)?;
+                n += 1;
+            }
+            Ok::<_, crate::error::Error>(n)
+        })?;
     }
 }

@@ -351,10 +351,12 @@ pub(crate) fn backfill_index(conn: &mut DbConn) -> Result<usize> {
         |c, id, doc| {
             let p = scim::resource::user_projection(doc);
             let key = scim::resource::normalize_case(&p.user_name);
-            match diesel::update(users::table.find(id))
-                .set(users::user_name_norm.eq(&key))
-                .execute(c)
-            {
+            // a savepoint: a uniqueness clash must not abort the batch's transaction
+            match diesel::Connection::transaction(c, |c| {
+                diesel::update(users::table.find(id))
+                    .set(users::user_name_norm.eq(&key))
+                    .execute(c)
+            }) {
                 Ok(_) => {}
                 Err(e) => match Error::from(e) {
                     Error::Conflict { .. } => {
