@@ -195,6 +195,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rules (id) {
+        id -> Text,
+        name -> Text,
+        filter -> Text,
+        groups -> Text,
+        grace_days -> BigInt,
+        version -> BigInt,
+        status -> Text,
+        evaluated -> BigInt,
+        eval_cursor -> Nullable<Text>,
+        created -> Timestamp,
+        modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rule_grants (rule_id, group_id, user_id) {
+        rule_id -> Text,
+        group_id -> Text,
+        user_id -> Text,
+        granted -> Timestamp,
+        expires -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    suspended_memberships (group_id, member_id) {
+        group_id -> Text,
+        member_id -> Text,
+        member_type -> Text,
+        suspended -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scheduled_jobs (id) {
+        id -> Text,
+        due -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -213,4 +259,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     push_cursors,
     push_state,
     push_log,
+    rules,
+    rule_grants,
+    suspended_memberships,
+    scheduled_jobs,
 );

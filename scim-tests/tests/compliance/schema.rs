@@ -79,7 +79,11 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         push_targets,
         push_cursors,
         push_state,
-        push_log
+        push_log,
+        rules,
+        rule_grants,
+        suspended_memberships,
+        scheduled_jobs
     )
 }
 
