@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod lifecycle;
 pub mod limits;
 pub mod messages;
 pub mod meta;

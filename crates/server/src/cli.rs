@@ -1,5 +1,5 @@
 //! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify|prune`,
-//! `target add|list|show|pause|resume|reconcile|retry`.
+//! `target add|list|show|pause|resume|reconcile|retry`, `rule add|list|show|remove`.
 
 use std::process::ExitCode;
 
@@ -34,6 +34,9 @@ pub enum Command {
     /// Manage downstream push targets (outbound provisioning).
     #[command(subcommand)]
     Target(crate::cli_target::TargetCommand),
+    /// Manage birthright access rules (a filter over users and the groups it grants).
+    #[command(subcommand)]
+    Rule(crate::cli_rule::RuleCommand),
 }
 
 /// `roster token …`
@@ -98,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd),
         Command::Audit(cmd) => crate::cli_audit::run(cmd),
         Command::Target(cmd) => crate::cli_target::run(cmd),
+        Command::Rule(cmd) => crate::cli_rule::run(cmd),
     }
 }
 

@@ -127,6 +127,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub push: PushArgs,
 
+    /// Lifecycle settings: scheduler, rule confirmation threshold, clock offset.
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+
     /// Database settings.
     #[command(flatten)]
     pub db: DatabaseArgs,
@@ -240,6 +244,48 @@ impl LimitArgs {
     }
 }
 
+/// Settings of rules, lifecycle dates and the scheduler (docs/lifecycle.md).
+#[derive(Debug, Clone, Args)]
+pub struct LifecycleArgs {
+    /// How often this replica looks for due lifecycle work (start and end dates, grace
+    /// expiries, rule re-evaluations), in milliseconds (0: never; another replica does it).
+    #[arg(
+        long = "scheduler-interval-ms",
+        env = "ROSTER_SCHEDULER_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub scheduler_interval_ms: u64,
+
+    /// A rule change (PUT or DELETE) that would remove more memberships than this needs
+    /// `?confirm=true` (409 otherwise).
+    #[arg(
+        long = "rule-confirm-threshold",
+        env = "ROSTER_RULE_CONFIRM_THRESHOLD",
+        default_value_t = 100
+    )]
+    pub rule_confirm_threshold: u64,
+
+    /// Seconds added to the system clock for Roster's own time (write timestamps, lifecycle
+    /// dates, grace periods). For rehearsals and tests only; leave 0 in production.
+    #[arg(
+        long = "clock-offset-secs",
+        env = "ROSTER_CLOCK_OFFSET_SECS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_secs: i64,
+}
+
+impl Default for LifecycleArgs {
+    fn default() -> Self {
+        LifecycleArgs {
+            scheduler_interval_ms: 10_000,
+            rule_confirm_threshold: 100,
+            clock_offset_secs: 0,
+        }
+    }
+}
+
 /// Settings of the push engine (outbound provisioning).
 #[derive(Debug, Clone, Args)]
 pub struct PushArgs {
@@ -338,6 +384,11 @@ impl ServeArgs {
             },
             db: DatabaseArgs::for_url(database_url),
             limits: LimitArgs::default(),
+            // tests run due work themselves (`Scheduler::run_due`) after moving the clock
+            lifecycle: LifecycleArgs {
+                scheduler_interval_ms: 0,
+                ..LifecycleArgs::default()
+            },
         }
     }
 }

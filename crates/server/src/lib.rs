@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod cli_audit;
+pub mod cli_rule;
 pub mod cli_target;
 pub mod config;
 pub mod db;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod password;
 pub mod routes;
+pub mod scheduler;
 pub mod schemas;
 pub mod startup;
 pub mod state;

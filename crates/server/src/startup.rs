@@ -33,6 +33,13 @@ impl Application {
             }
         }
         let store = store::Store::open(&args.db.database_url, &args.db.pool_options())?;
+        store
+            .clock()
+            .set_offset(chrono::TimeDelta::seconds(args.lifecycle.clock_offset_secs));
+        let scheduler = crate::scheduler::Scheduler::new(
+            store.clone(),
+            Duration::from_millis(args.lifecycle.scheduler_interval_ms),
+        );
         let keys = Keys::load(&store)?;
         crate::metrics::handle();
         let secret_key = args.db.secret_key()?;
@@ -64,6 +71,8 @@ impl Application {
             },
             secret_key,
             push,
+            scheduler,
+            rule_confirm_threshold: args.lifecycle.rule_confirm_threshold,
         };
         let listener = TcpListener::bind(args.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -116,7 +125,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let engine = self.state.push.clone();
         let supervisor = engine.as_ref().map(|e| e.start());
+        let scheduler = self.state.scheduler.clone();
+        let ticking = scheduler.start();
         let result = self.server.await;
+        scheduler.stop();
+        if let Some(task) = ticking {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;
+        }
         if let (Some(e), Some(task)) = (engine, supervisor) {
             e.stop();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;

@@ -25,6 +25,10 @@ pub struct AppState {
     pub secret_key: push::SecretKey,
     /// The push engine (`None` when disabled in this process).
     pub push: Option<push::Engine>,
+    /// The lifecycle scheduler of this replica.
+    pub scheduler: crate::scheduler::Scheduler,
+    /// Memberships a rule change may remove without `?confirm=true`.
+    pub rule_confirm_threshold: u64,
 }
 
 /// Limits of `/Bulk` (RFC 7644 §3.7.4).

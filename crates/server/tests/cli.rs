@@ -355,3 +355,92 @@ fn custom_schema_extensions_from_roster_schema_dir() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.json"));
 }
+
+fn run_ok(args: &[&str]) -> String {
+    let out = roster().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn rule_add_list_show_remove() {
+    let db = TempDb::new();
+    let url = db.url();
+    run_ok(&["migrate", "--database-url", &url]);
+    let store = store::Store::open(&url, &store::PoolOptions::default()).unwrap();
+    let ctx = store::WriteCtx::system("test");
+    let (group, user) = store
+        .write(&ctx, |tx| {
+            let (g, _) = store::groups::create(
+                tx,
+                serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "ops"}),
+            )?;
+            let u = store::users::create(
+                tx,
+                serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "op1", "title": "Operator"}),
+            )?;
+            Ok((g.id, u.id))
+        })
+        .unwrap();
+    let out = run_ok(&[
+        "rule",
+        "add",
+        "--name",
+        "operators",
+        "--filter",
+        "title eq \"Operator\"",
+        "--group",
+        &group,
+        "--grace-days",
+        "3",
+        "--database-url",
+        &url,
+    ]);
+    assert!(out.contains("1 users evaluated, status ready"), "{out}");
+    let id = out.lines().last().unwrap().trim().to_string();
+    let sources = store
+        .read(|c| store::members::sources_of(c, &user))
+        .unwrap();
+    assert_eq!(sources, vec![(group.clone(), format!("rule:{id}"))]);
+    let list = run_ok(&["rule", "list", "--database-url", &url]);
+    assert!(list.contains(&id) && list.contains("operators"), "{list}");
+    let show = run_ok(&["rule", "show", "operators", "--database-url", &url]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["graceDays"].as_i64()),
+        (Some(id.as_str()), Some(3))
+    );
+    // validation names the field; nothing is written
+    let bad = roster()
+        .args([
+            "rule",
+            "add",
+            "--name",
+            "x",
+            "--filter",
+            "title eq",
+            "--group",
+            &group,
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("filter:"));
+    let out = run_ok(&["rule", "remove", "operators", "--database-url", &url]);
+    assert!(out.contains("1 memberships ended"), "{out}");
+    assert!(store
+        .read(|c| store::members::sources_of(c, &user))
+        .unwrap()
+        .is_empty());
+    let missing = roster()
+        .args(["rule", "show", &id, "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}

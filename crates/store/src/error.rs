@@ -110,6 +110,8 @@ fn conflict_field(constraint: Option<&str>, message: &str) -> String {
     let text = constraint.unwrap_or(message);
     if text.contains("user_name_norm") {
         "userName".into()
+    } else if text.contains("rules_name_key") || text.contains("rules.name") {
+        "name".into()
     } else if text.contains("jti") || text.contains("tokens") {
         "jti".into()
     } else if text.contains("pkey") || text.contains(".id") {

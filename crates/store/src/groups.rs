@@ -204,8 +204,7 @@ fn set_members(tx: &mut Tx<'_>, id: &str, wanted: &[Member]) -> Result<(Vec<Stri
     let mut removed = Vec::new();
     let mut added = Vec::new();
     for m in members::of_group(tx.conn, id)? {
-        if !wanted_ids.contains(m.id.as_str()) {
-            members::remove(tx, id, &m.id)?;
+        if !wanted_ids.contains(m.id.as_str()) && members::remove_manual(tx, id, &m.id)? {
             removed.push(m.id);
         }
     }
@@ -290,15 +289,16 @@ pub fn patch(
             }
             MemberOp::Remove(ids) => {
                 for m in ids {
-                    if members::remove(tx, id, m)? {
+                    if members::remove_manual(tx, id, m)? {
                         removed.push(m.clone());
                     }
                 }
             }
             MemberOp::RemoveAll => {
                 for m in members::of_group(tx.conn, id)? {
-                    members::remove(tx, id, &m.id)?;
-                    removed.push(m.id);
+                    if members::remove_manual(tx, id, &m.id)? {
+                        removed.push(m.id);
+                    }
                 }
             }
             MemberOp::ReplaceAll(refs) => {
@@ -371,6 +371,7 @@ pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
         members::remove(tx, g, id)?;
         record_member_change(tx, g, &[], &[id.to_string()])?;
     }
+    crate::lifecycle::forget_group(tx, id)?;
     diesel::delete(groups::table.find(id)).execute(tx.conn)?;
     tx.append_event(
         "delete",
@@ -392,13 +393,29 @@ pub(crate) fn record_member_change(
     added: &[String],
     removed: &[String],
 ) -> Result<()> {
+    record_member_change_with(tx, group_id, added, removed, json!({}))
+}
+
+/// [`record_member_change`] with more fields in the event (`source`, `reason` of a change made
+/// by a rule, a suspension or a restore).
+pub(crate) fn record_member_change_with(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    added: &[String],
+    removed: &[String],
+    extra: Value,
+) -> Result<()> {
     let current = get(tx.conn, group_id)?;
     let version = current.version + 1;
     let now = tx.now();
     diesel::update(groups::table.find(group_id))
         .set((groups::version.eq(version), groups::modified.eq(now)))
         .execute(tx.conn)?;
-    let change = json!({"added": added, "removed": removed}).to_string();
+    let mut change = json!({"added": added, "removed": removed});
+    if let (Some(c), Value::Object(more)) = (change.as_object_mut(), extra) {
+        c.extend(more);
+    }
+    let change = change.to_string();
     let seq = tx.append_event(
         "members",
         TYPE.as_str(),

@@ -5,6 +5,7 @@
 //! hash-chained event and maintains the history tables, all or nothing.
 
 pub mod audit;
+pub mod clock;
 pub mod conn;
 pub mod error;
 pub mod events;
@@ -12,11 +13,14 @@ pub mod filter_sql;
 pub mod fragment;
 pub mod groups;
 pub mod history;
+pub mod jobs;
+pub mod lifecycle;
 pub mod listing;
 pub mod members;
 pub mod migrations;
 pub mod push;
 pub mod resource;
+pub mod rules;
 pub mod schema;
 pub mod settings;
 pub mod tokens;
@@ -29,6 +33,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::PooledConnection;
 use diesel::Connection;
 
+pub use clock::Clock;
 pub use conn::{Backend, DbConn, DbUrl, PoolOptions, SqliteSync};
 pub use error::{Error, Result};
 pub use listing::ListSpec;
@@ -45,6 +50,7 @@ pub struct Store {
     readers: conn::DbPool,
     writer: conn::DbPool,
     on_commit: std::sync::Arc<std::sync::OnceLock<CommitHook>>,
+    clock: Clock,
 }
 
 /// Called after every write transaction that appended events (wakes the push workers).
@@ -81,6 +87,7 @@ impl Store {
             readers,
             writer,
             on_commit: Default::default(),
+            clock: Clock::system(),
         };
         let mut conn = store.writer_conn()?;
         let applied = migrations::run_pending(&mut conn)?;
@@ -93,6 +100,11 @@ impl Store {
         }
         drop(conn);
         Ok(store)
+    }
+
+    /// The clock of write transactions, lifecycle dates and the scheduler (shared by clones).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The backend in use.
@@ -130,7 +142,8 @@ impl Store {
     pub fn write<T>(&self, ctx: &WriteCtx, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
         let conn: &mut DbConn = &mut c;
-        let r = conn.transaction(|c| write::run(c, ctx, f));
+        let clock = &self.clock;
+        let r = conn.transaction(|c| write::run(c, ctx, clock, f));
         let (out, appended) = self.heal(&mut c, r)?;
         drop(c);
         if appended {

@@ -237,14 +237,19 @@ pub fn groups_of_transitive(
     Ok(out)
 }
 
-/// Adds a membership row and opens its period; false if it already existed.
+/// Adds a membership row and opens its period; false if it already existed. A manual add of a
+/// membership a rule holds makes it manual (a rule never removes a manual membership).
 pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
-    let exists: i64 = group_members::table
+    let existing: Option<String> = group_members::table
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(&m.id))
-        .count()
-        .get_result(tx.conn)?;
-    if exists > 0 {
+        .select(group_members::source)
+        .first(tx.conn)
+        .optional()?;
+    if let Some(held_by) = existing {
+        if source == MANUAL && held_by != MANUAL {
+            set_source(tx, group_id, &m.id, MANUAL)?;
+        }
         return Ok(false);
     }
     let now = tx.now();
@@ -273,4 +278,71 @@ pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result
         history::close_membership(tx, group_id, member_id)?;
     }
     Ok(n > 0)
+}
+
+/// Changes what holds a membership (`manual` or `rule:ID`): the row's source, and in history the
+/// open period ends and one with the new source starts.
+pub(crate) fn set_source(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+    source: &str,
+) -> Result<()> {
+    let member_type: Option<String> = group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::member_id.eq(member_id))
+        .select(group_members::member_type)
+        .first(tx.conn)
+        .optional()?;
+    let Some(member_type) = member_type else {
+        return Ok(());
+    };
+    diesel::update(
+        group_members::table
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::member_id.eq(member_id)),
+    )
+    .set(group_members::source.eq(source))
+    .execute(tx.conn)?;
+    history::close_membership(tx, group_id, member_id)?;
+    history::open_membership(tx, group_id, member_id, &member_type, source)?;
+    Ok(())
+}
+
+/// Removes a membership on a client's request (SCIM PATCH/PUT of a group). A membership a rule
+/// still grants stays, held by the rule (change the rule or the user's attributes to end it);
+/// returns whether the row was removed.
+pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<bool> {
+    use crate::schema::rule_grants;
+    let granted_by: Option<String> = rule_grants::table
+        .filter(rule_grants::group_id.eq(group_id))
+        .filter(rule_grants::user_id.eq(member_id))
+        .order(rule_grants::rule_id.asc())
+        .select(rule_grants::rule_id)
+        .first(tx.conn)
+        .optional()?;
+    match granted_by {
+        Some(rule) => {
+            let source: Option<String> = group_members::table
+                .filter(group_members::group_id.eq(group_id))
+                .filter(group_members::member_id.eq(member_id))
+                .select(group_members::source)
+                .first(tx.conn)
+                .optional()?;
+            if source.as_deref() == Some(MANUAL) {
+                set_source(tx, group_id, member_id, &crate::rules::source_of(&rule))?;
+            }
+            Ok(false)
+        }
+        None => remove(tx, group_id, member_id),
+    }
+}
+
+/// The source of each direct membership of a member: `(group_id, source)`.
+pub fn sources_of(conn: &mut DbConn, member_id: &str) -> Result<Vec<(String, String)>> {
+    Ok(group_members::table
+        .filter(group_members::member_id.eq(member_id))
+        .order(group_members::group_id.asc())
+        .select((group_members::group_id, group_members::source))
+        .load(conn)?)
 }

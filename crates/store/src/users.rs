@@ -118,10 +118,21 @@ fn no_plain_password(doc: &Value) -> Result<()> {
 }
 
 /// Creates a user from a validated document (without `password`; see [`set_password`]).
-pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
+///
+/// The lifecycle phase is settled first (a user created before its `startDate` is stored as an
+/// inactive pre-hire), and rules are applied in the same transaction. If a deactivated user has
+/// the same `externalId` (or, failing that, `employeeNumber`), this is a rehire: that user is
+/// restored in place (same id, action `rehire`) instead of a second user being created.
+pub fn create(tx: &mut Tx<'_>, mut doc: Value) -> Result<StoredResource> {
     no_plain_password(&doc)?;
-    let id = uuid::Uuid::new_v4().to_string();
     let now = tx.now();
+    if let Some(former) = rehire_candidate(tx, &doc)? {
+        scim::lifecycle::settle(&mut doc, None, now);
+        crate::lifecycle::drop_suspended(tx, &former.id)?;
+        return update_row(tx, former, doc, "rehire");
+    }
+    scim::lifecycle::settle(&mut doc, None, now);
+    let id = uuid::Uuid::new_v4().to_string();
     let text = doc.to_string();
     let p = scim::resource::user_projection(&doc);
     let norm_doc = index_doc(&doc);
@@ -147,13 +158,60 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<StoredResource> {
         .execute(tx.conn)?;
     let seq = tx.append_event("create", TYPE.as_str(), &id, 1, None, Some(text.clone()))?;
     history::open_version(tx, TYPE, &id, 1, &doc, &text, seq)?;
-    Ok(StoredResource {
+    let stored = StoredResource {
         id,
         version: 1,
         created: now,
         modified: now,
         doc,
-    })
+    };
+    crate::lifecycle::apply(tx, &stored)?;
+    Ok(stored)
+}
+
+/// A deactivated (not pre-hire) user with the same `externalId`, or else `employeeNumber`, as
+/// `doc`: the most recently changed one.
+fn rehire_candidate(tx: &mut Tx<'_>, doc: &Value) -> Result<Option<StoredResource>> {
+    let p = scim::resource::user_projection(doc);
+    let mut keys: Vec<(bool, String)> = Vec::new();
+    if let Some(x) = p.external_id.filter(|x| !x.is_empty()) {
+        keys.push((true, x));
+    }
+    if let Some(n) = p.employee_number.filter(|n| !n.is_empty()) {
+        keys.push((false, n));
+    }
+    for (by_external_id, key) in keys {
+        let mut q = users::table
+            .filter(users::active.eq(false))
+            .order((users::modified.desc(), users::id.asc()))
+            .select(columns())
+            .limit(20)
+            .into_boxed();
+        q = if by_external_id {
+            q.filter(users::external_id.eq(key))
+        } else {
+            q.filter(users::employee_number.eq(key))
+        };
+        let rows: Vec<ResourceRow> = q.load(tx.conn)?;
+        for row in rows {
+            let user = StoredResource::try_from(row)?;
+            if scim::lifecycle::stored_phase(&user.doc) == scim::lifecycle::Phase::Inactive {
+                return Ok(Some(user));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Writes a new version of a user whose document the lifecycle changed by itself (activation
+/// at `startDate`, deactivation at `endDate`).
+pub(crate) fn rewrite(
+    tx: &mut Tx<'_>,
+    current: StoredResource,
+    doc: Value,
+    action: &str,
+) -> Result<StoredResource> {
+    update_row(tx, current, doc, action)
 }
 
 /// Stores the Argon2 hash of a user's password (in the caller's write transaction; the
@@ -187,6 +245,9 @@ pub fn replace(
         &current.doc,
         &doc,
     )?;
+    let mut doc = doc;
+    let previous = scim::lifecycle::stored_phase(&current.doc);
+    scim::lifecycle::settle(&mut doc, Some(previous), tx.now());
     update_row(tx, current, doc, "replace")
 }
 
@@ -210,6 +271,8 @@ pub fn patch(
         scim::schema::Registry::global(),
     )?;
     let password = scim::resource::take_password(&mut out.doc);
+    let previous = scim::lifecycle::stored_phase(&current.doc);
+    scim::lifecycle::settle(&mut out.doc, Some(previous), tx.now());
     if let Some(_plain) = &password {
         let hash = password_hash.ok_or_else(|| {
             scim::Error::invalid_value("password could not be processed; send it as a string")
@@ -274,13 +337,15 @@ fn update_row(
         Some(text.clone()),
     )?;
     history::open_version(tx, TYPE, id, version, &doc, &text, seq)?;
-    Ok(StoredResource {
+    let stored = StoredResource {
         id: current.id,
         version,
         created: current.created,
         modified: now,
         doc,
-    })
+    };
+    crate::lifecycle::apply(tx, &stored)?;
+    Ok(stored)
 }
 
 /// Deletes a user and removes it from every group (each group change is its own event).
@@ -296,6 +361,7 @@ pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
         members::remove(tx, g, id)?;
         groups::record_member_change(tx, g, &[], &[id.to_string()])?;
     }
+    crate::lifecycle::forget_user(tx, id)?;
     diesel::delete(user_passwords::table.find(id)).execute(tx.conn)?;
     diesel::delete(users::table.find(id)).execute(tx.conn)?;
     tx.append_event(

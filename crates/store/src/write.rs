@@ -57,6 +57,7 @@ pub fn now() -> NaiveDateTime {
 pub(crate) fn run<T>(
     conn: &mut DbConn,
     ctx: &WriteCtx,
+    clock: &crate::clock::Clock,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
 ) -> Result<(T, bool)> {
     // Take the head lock first: every writer queues here.
@@ -70,7 +71,7 @@ pub(crate) fn run<T>(
     let mut tx = Tx {
         conn,
         ctx,
-        now: now(),
+        now: clock.now(),
         seq,
         hash,
     };

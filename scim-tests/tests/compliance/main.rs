@@ -13,6 +13,7 @@ mod events;
 mod filter_agreement;
 mod filters;
 mod groups;
+mod lifecycle;
 mod limits;
 mod outage;
 mod patch;

@@ -1,5 +1,6 @@
-//! Administration under `/admin/v1` (token scope `admin`): push targets.
+//! Administration under `/admin/v1` (token scope `admin`): push targets, access rules.
 
+pub mod rules;
 pub mod targets;
 
 use actix_web::http::Method;
@@ -44,6 +45,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             admin,
             |r| r.to(targets::provision),
         ),
+        endpoint(M::GET, "/rules", admin, |r| r.to(rules::list)),
+        endpoint(M::POST, "/rules", admin, |r| r.to(rules::create)),
+        endpoint(M::POST, "/rules/preview", admin, |r| r.to(rules::preview)),
+        endpoint(M::GET, "/rules/{id}", admin, |r| r.to(rules::get)),
+        endpoint(M::PUT, "/rules/{id}", admin, |r| r.to(rules::replace)),
+        endpoint(M::DELETE, "/rules/{id}", admin, |r| r.to(rules::delete)),
     ]
 }
 

@@ -43,7 +43,8 @@ pub async fn orphans(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit.as_deref())?;
-    let now = store::write::now();
+    // Roster's clock (the one the scheduler deactivates leavers by)
+    let now = state.store.clock().now();
     let listing = Listing::new(
         move |c, cursor, limit| {
             let (found, next) = store::audit::orphans(c, now, cursor.unwrap_or_default(), limit)?;
