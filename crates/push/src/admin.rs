@@ -46,6 +46,8 @@ pub fn view(row: &targets::TargetRow, key: Option<&SecretKey>) -> Result<Value> 
         "pushGroups": s.push_groups,
         "deprovision": s.deprovision,
         "concurrency": s.concurrency,
+        "provisionBeforeStartDays": s.provision_before_start_days,
+        "adoptBy": s.adopt_by,
         "paused": row.paused,
         "pausedReason": row.paused_reason,
         "created": ts(row.created),
@@ -225,8 +227,8 @@ pub fn retry(store: &Store, ctx: &WriteCtx, id: &str) -> Result<usize> {
     let current = row(store, id)?;
     store
         .write(ctx, |tx| {
-            let now = tx.now();
-            let n = state::retry_failed(tx.conn, &current.id, now)?;
+            // due now in real time, the time retries are scheduled in
+            let n = state::retry_failed(tx.conn, &current.id, store::write::now())?;
             tx.append_event(
                 "target.retry",
                 TARGET_RESOURCE,

@@ -169,12 +169,18 @@ impl Run<'_> {
         else {
             return Found::No;
         };
-        let attrs: &[&str] = if self.item.rtype == USER {
-            &["externalId", "userName"]
+        let adopt = &self.target.settings.adopt_by;
+        let attrs: Vec<&str> = if self.item.rtype == USER {
+            ["externalId", "userName"]
+                .into_iter()
+                .filter(|a| adopt.iter().any(|x| x == a))
+                .collect()
+        } else if adopt.iter().any(|x| x == "displayName") {
+            vec!["displayName"]
         } else {
-            &["displayName"]
+            Vec::new()
         };
-        for attr in attrs {
+        for attr in &attrs {
             let Some(value) = key.get(*attr).and_then(Value::as_str) else {
                 continue;
             };
@@ -196,7 +202,14 @@ impl Run<'_> {
                     rs.iter().find(|r| {
                         member(r, attr)
                             .and_then(Value::as_str)
-                            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                            // externalId is case-exact (RFC 7643 §3.1); names are not
+                            .is_some_and(|v| {
+                                if *attr == "externalId" {
+                                    v == value
+                                } else {
+                                    v.eq_ignore_ascii_case(value)
+                                }
+                            })
                     })
                 })
                 .and_then(|r| member(r, "id"))

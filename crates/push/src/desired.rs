@@ -172,7 +172,9 @@ pub fn plan_users(
     target: &Target,
     ids: &[String],
     force: &HashSet<String>,
+    now: chrono::NaiveDateTime,
 ) -> Result<Vec<Item>, StoreError> {
+    let window = chrono::TimeDelta::days(i64::from(target.settings.provision_before_start_days));
     let assigned = target.assigned();
     let states: HashMap<String, StateRow> = state::get_many(conn, &target.row.id, USER, ids)?
         .into_iter()
@@ -193,9 +195,17 @@ pub fn plan_users(
             None => (gone, 0),
             Some(u) => {
                 let active = u.doc.get("active") != Some(&Value::Bool(false));
+                let pre_hire = scim::lifecycle::is_pre_hire(&u.doc);
+                let pushed = states.get(id).is_some_and(|s| s.remote_id.is_some());
+                let in_window =
+                    scim::lifecycle::start_date(&u.doc).is_none_or(|start| now + window >= start);
                 if !in_scope(conn, target, id, &u.doc, &assigned)? {
                     (gone, u.version)
-                } else if !active && target.settings.deprovision == Deprovision::Delete {
+                } else if pre_hire && !in_window && !pushed {
+                    // too early: nothing downstream yet (Disabled without state is no step)
+                    (Desired::Disabled, u.version)
+                } else if !active && !pre_hire && target.settings.deprovision == Deprovision::Delete
+                {
                     (Desired::Absent, u.version)
                 } else {
                     let manager_remote = match mapping::manager_id(&u.doc) {

@@ -33,6 +33,8 @@ pub struct EngineOptions {
     pub quarantine_after: i64,
     /// First retry delay of a failed item (doubles per failure, up to 15 min).
     pub retry_base: Duration,
+    /// How often a worker looks for pre-hires whose provisioning window opened.
+    pub pre_hire_check: Duration,
 }
 
 impl Default for EngineOptions {
@@ -44,6 +46,7 @@ impl Default for EngineOptions {
             batch: 500,
             quarantine_after: 5,
             retry_base: Duration::from_secs(2),
+            pre_hire_check: Duration::from_secs(300),
         }
     }
 }

@@ -81,7 +81,7 @@ pub async fn provision(
         let ids = vec![uid.clone()];
         let force: HashSet<String> = ids.iter().cloned().collect();
         blocking(&ctx.store, move |s| {
-            s.read(|c| desired::plan_users(c, &t, &ids, &force))
+            s.read(|c| desired::plan_users(c, &t, &ids, &force, s.clock().now()))
         })
         .await?
     };

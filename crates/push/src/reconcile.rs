@@ -191,7 +191,7 @@ pub async fn reconcile(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<R
         let t = target.clone();
         let ids = ids.clone();
         blocking(&ctx.store, move |s| {
-            s.read(|c| desired::plan_users(c, &t, &ids, &force))
+            s.read(|c| desired::plan_users(c, &t, &ids, &force, s.clock().now()))
         })
         .await?
     };

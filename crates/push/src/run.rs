@@ -181,8 +181,9 @@ pub async fn commit(
     blocking(&ctx.store, move |s| {
         let wctx = WriteCtx::system(&actor);
         s.write(&wctx, |tx| {
-            let now = tx.now();
-            lease::fence(tx.conn, &tid, &token, now)?;
+            // leases, retries and backoff run on real time (the store clock, which tests and
+            // `ROSTER_CLOCK_OFFSET_SECS` move, is business time: dates, grace, events)
+            lease::fence(tx.conn, &tid, &token, store::write::now())?;
             let rows: Vec<state::StateRow> =
                 outcomes.iter().filter_map(|o| o.state.clone()).collect();
             state::upsert_many(tx.conn, &rows)?;
@@ -264,8 +265,61 @@ pub async fn alert(
     .await
 }
 
-/// One run. `token` is the lease token (every write is fenced with it).
-pub async fn run_once(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<RunReport> {
+/// Pre-hires whose `startDate` is within the target's `provisionBeforeStartDays` and that have
+/// no account on the target yet (they are created, inactive, when their window opens, an
+/// instant no event marks). One SQL filter over the users; the worker calls it every few
+/// minutes.
+pub async fn pre_hires_due(ctx: &Ctx, target: &Target) -> Result<Vec<String>> {
+    let days = i64::from(target.settings.provision_before_start_days);
+    let tid = target.row.id.clone();
+    blocking(&ctx.store, move |s| {
+        let horizon = s.clock().now() + chrono::TimeDelta::days(days);
+        let urn = scim::schema::LIFECYCLE_USER_SCHEMA;
+        let text = format!(
+            "{urn}:phase eq \"preHire\" and {urn}:startDate le \"{}\"",
+            horizon
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        let filter = scim::filter::parse(&text)?;
+        s.read(|c| {
+            let mut due = Vec::new();
+            let mut start = 1u64;
+            loop {
+                let spec = store::ListSpec {
+                    filter: Some(&filter),
+                    sort_by: None,
+                    descending: false,
+                    start,
+                    count: 1000,
+                };
+                let (_, page) = store::users::list(c, &spec)?;
+                let n = page.len();
+                let ids: Vec<String> = page.into_iter().map(|u| u.id).collect();
+                let known: HashSet<String> = state::get_many(c, &tid, USER, &ids)?
+                    .into_iter()
+                    .filter(|r| r.remote_id.is_some())
+                    .map(|r| r.resource_id)
+                    .collect();
+                due.extend(ids.into_iter().filter(|id| !known.contains(id)));
+                if n < 1000 {
+                    return Ok(due);
+                }
+                start += 1000;
+            }
+        })
+    })
+    .await
+}
+
+/// One run. `token` is the lease token (every write is fenced with it); `extra_users` are
+/// looked at too (pre-hires whose window opened).
+pub async fn run_once(
+    ctx: &Ctx,
+    target: &Arc<Target>,
+    token: &str,
+    extra_users: Vec<String>,
+) -> Result<RunReport> {
     let tid = target.row.id.clone();
     let batch = ctx.batch;
     let now = store::write::now();
@@ -302,6 +356,11 @@ pub async fn run_once(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<Ru
         };
         if !list.contains(&id) {
             list.push(id);
+        }
+    }
+    for id in extra_users {
+        if !users.contains(&id) {
+            users.push(id);
         }
     }
     // a page of the full sync, when the log is caught up
@@ -346,7 +405,7 @@ pub async fn run_once(ctx: &Ctx, target: &Arc<Target>, token: &str) -> Result<Ru
         let t = target.clone();
         let ids = users.clone();
         blocking(&ctx.store, move |s| {
-            s.read(|c| desired::plan_users(c, &t, &ids, &HashSet::new()))
+            s.read(|c| desired::plan_users(c, &t, &ids, &HashSet::new(), s.clock().now()))
         })
         .await?
     };

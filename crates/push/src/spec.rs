@@ -37,6 +37,14 @@ pub struct TargetInput {
     /// Requests in flight at once (default 8).
     #[serde(default)]
     pub concurrency: Option<u32>,
+    /// Pre-hires are created downstream (inactive) this many days before their `startDate`
+    /// (default 3).
+    #[serde(default)]
+    pub provision_before_start_days: Option<u32>,
+    /// Which attributes find an existing remote object to take over before creating one:
+    /// any of `externalId`, `userName` (users) and `displayName` (groups). Default: all three.
+    #[serde(default)]
+    pub adopt_by: Option<Vec<String>>,
 }
 
 /// The stored settings: the input without credentials.
@@ -64,6 +72,23 @@ pub struct Settings {
     pub deletion_threshold: Option<Threshold>,
     /// Requests in flight at once.
     pub concurrency: u32,
+    /// Days before `startDate` that a pre-hire is created downstream, inactive.
+    #[serde(default = "default_before_start")]
+    pub provision_before_start_days: u32,
+    /// Attributes that find an existing remote object to adopt.
+    #[serde(default = "default_adopt_by")]
+    pub adopt_by: Vec<String>,
+}
+
+fn default_adopt_by() -> Vec<String> {
+    ADOPT_ATTRS.iter().map(|s| s.to_string()).collect()
+}
+
+/// The attributes adoption can match on.
+pub const ADOPT_ATTRS: [&str; 3] = ["externalId", "userName", "displayName"];
+
+fn default_before_start() -> u32 {
+    3
 }
 
 /// Downstream credentials.
@@ -337,6 +362,16 @@ impl TargetInput {
                 return bad("concurrency: 1 to 64".into());
             }
         }
+        if let Some(list) = &self.adopt_by {
+            if let Some(bad_attr) = list.iter().find(|a| !ADOPT_ATTRS.contains(&a.as_str())) {
+                return bad(format!(
+                    "adoptBy: '{bad_attr}' is not one of externalId, userName, displayName"
+                ));
+            }
+        }
+        if self.provision_before_start_days.is_some_and(|d| d > 365) {
+            return bad("provisionBeforeStartDays: 0 to 365".into());
+        }
         if let Some(mapping) = &self.mapping {
             crate::mapping::validate(mapping).map_err(Error::Invalid)?;
         }
@@ -355,6 +390,10 @@ impl TargetInput {
             rate_limit: self.rate_limit,
             deletion_threshold: self.deletion_threshold,
             concurrency: self.concurrency.unwrap_or(8),
+            provision_before_start_days: self
+                .provision_before_start_days
+                .unwrap_or_else(default_before_start),
+            adopt_by: self.adopt_by.unwrap_or_else(default_adopt_by),
         };
         (self.name.trim().to_string(), settings, self.auth)
     }

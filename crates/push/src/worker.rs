@@ -28,6 +28,8 @@ struct Worker {
     target: Option<Arc<Target>>,
     held: Option<Held>,
     not_before: Option<Instant>,
+    /// When pre-hires entering their provisioning window were last looked for.
+    pre_hires_checked: Option<Instant>,
 }
 
 /// Runs the worker of `target_id` until the engine stops or the target is deleted.
@@ -42,6 +44,7 @@ pub async fn run(shared: Arc<Shared>, target_id: String, mut commands: mpsc::Rec
         target: None,
         held: None,
         not_before: None,
+        pre_hires_checked: None,
     };
     loop {
         if *stop.borrow() {
@@ -219,8 +222,17 @@ impl Worker {
             r?;
             return Ok(Some(true));
         }
+        let extra = if self
+            .pre_hires_checked
+            .is_none_or(|t| t.elapsed() >= self.shared.opts.pre_hire_check)
+        {
+            self.pre_hires_checked = Some(Instant::now());
+            run::pre_hires_due(&self.ctx, &target).await?
+        } else {
+            Vec::new()
+        };
         let report = self
-            .renewing(run::run_once(&self.ctx, &target, &token))
+            .renewing(run::run_once(&self.ctx, &target, &token, extra))
             .await??;
         if let Some(h) = &mut self.held {
             h.renew_at = Instant::now() + self.shared.opts.lease / 3;

@@ -336,6 +336,15 @@ pub struct PushArgs {
         default_value_t = 2000
     )]
     pub retry_base_ms: u64,
+
+    /// How often each target looks for pre-hires whose provisioning window opened, in seconds
+    /// (one filtered query over the users).
+    #[arg(
+        long = "push-prehire-check-secs",
+        env = "ROSTER_PUSH_PREHIRE_CHECK_SECS",
+        default_value_t = 300
+    )]
+    pub prehire_check_secs: u64,
 }
 
 impl Default for PushArgs {
@@ -348,6 +357,7 @@ impl Default for PushArgs {
             batch: 500,
             quarantine_after: 5,
             retry_base_ms: 2000,
+            prehire_check_secs: 300,
         }
     }
 }
@@ -362,6 +372,7 @@ impl PushArgs {
             batch: self.batch.clamp(1, 10_000),
             quarantine_after: self.quarantine_after.max(1),
             retry_base: Duration::from_millis(self.retry_base_ms.max(10)),
+            pre_hire_check: Duration::from_secs(self.prehire_check_secs),
         }
     }
 }

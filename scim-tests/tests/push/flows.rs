@@ -411,6 +411,7 @@ backend_tests!(
     every_auth_type_reaches_the_downstream,
     changes_coalesce_mapping_applies_and_rate_limit_holds,
     nested_group_changes_reach_their_users_at_once,
+    adoption_can_be_limited_to_external_id,
 );
 
 /// Basic, custom-header and OAuth 2.0 client-credentials auth (with a token that expires and
@@ -607,4 +608,49 @@ async fn nested_group_changes_reach_their_users_at_once(app: TestApp) {
         (down.user("nested-user").await?["active"] == true).then_some(())
     })
     .await;
+}
+
+/// `adoptBy` limits takeover: with only `externalId`, an existing remote account of the same
+/// userName is never overwritten; the item is parked with the remote's 409.
+async fn adoption_can_be_limited_to_external_id(app: TestApp) {
+    let down = Downstream::start().await;
+    let mut existing = user_body("admin-like");
+    existing["title"] = json!("Remote admin");
+    let res = down
+        .app
+        .send(Method::POST, "/Users", &down.token, &existing)
+        .await;
+    assert_eq!(res.status(), 201);
+    let admin = app.token(&["admin"]);
+    let rw = app.rw_token();
+    let mut body = target_body("crm", &down.base_url(), &down.token);
+    body["adoptBy"] = json!(["externalId"]);
+    let t = add_target(&app, &admin, &body).await;
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(t["adoptBy"], json!(["externalId"]));
+    let res = app
+        .send(Method::POST, "/Users", &rw, &employee("admin-like", "Ops"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let s = wait_for(T, "the item parked", || async {
+        let s = scim_tests::push::status(&app, &admin, tid).await;
+        (s["failed"] == 1).then_some(s)
+    })
+    .await;
+    assert_eq!(s["synced"], 0);
+    let r = down.user("admin-like").await.unwrap();
+    assert_eq!(
+        r["title"], "Remote admin",
+        "the remote account was not taken over"
+    );
+    let bad = json!({"name": "x", "baseUrl": "http://127.0.0.1:9/scim/v2",
+        "auth": {"type": "bearer", "token": "t"}, "adoptBy": ["email"]});
+    let res = app
+        .req(Method::POST, "/admin/v1/targets", &admin)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    let err = scim_tests::assert_scim_error(res, 400, Some("invalidValue")).await;
+    assert!(err["detail"].as_str().unwrap().contains("adoptBy"));
 }

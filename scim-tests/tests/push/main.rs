@@ -8,4 +8,5 @@ mod admin;
 mod crash;
 mod faults;
 mod flows;
+mod lifecycle;
 mod scim2server;
