@@ -156,6 +156,34 @@ impl TestApp {
         })
     }
 
+    /// Stops this server and starts another on the same database with settings changed by
+    /// `configure` (for settings that name existing resources, such as protected group ids).
+    pub async fn restart_with(self, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+        self.stop().await;
+        let TestApp {
+            client,
+            backend,
+            db,
+            ..
+        } = self;
+        let mut args = ServeArgs::for_database(&db.url());
+        args.db.secret_key = Some(TEST_SECRET_KEY.to_string());
+        configure(&mut args);
+        let app = Application::build(&args).expect("server starts");
+        let addr = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            addr,
+            client,
+            state,
+            backend,
+            handle,
+            db,
+        }
+    }
+
     /// Issues a token with these scopes (through the same code as `roster token issue`).
     pub fn token(&self, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();

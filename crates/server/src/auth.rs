@@ -164,6 +164,9 @@ pub struct Principal {
     pub jti: String,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// Protected groups this caller may not change the membership of (`None` with `admin`, or
+    /// when none are configured).
+    pub protected_groups: Option<std::sync::Arc<store::ProtectedGroups>>,
 }
 
 impl Principal {
@@ -178,6 +181,7 @@ impl Principal {
             actor: self.name.clone(),
             actor_id: Some(self.jti.clone()),
             request_id: Some(request_id.to_string()),
+            protected_groups: self.protected_groups.clone(),
         }
     }
 }
@@ -336,15 +340,23 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
     };
     let now = Utc::now().naive_utc();
     match record {
-        Some(r) if r.revoked.is_none() && r.expires.is_none_or(|e| e > now) => Ok(Principal {
-            name: r.name,
-            jti: r.jti,
-            scopes: claims
+        Some(r) if r.revoked.is_none() && r.expires.is_none_or(|e| e > now) => {
+            let scopes: Vec<String> = claims
                 .scope
                 .split_whitespace()
                 .map(str::to_string)
-                .collect(),
-        }),
+                .collect();
+            // without `admin`, writes may not change the membership of protected groups
+            let protected_groups = (!scopes.iter().any(|s| s == ADMIN)
+                && !state.protected_groups.is_empty())
+            .then(|| state.protected_groups.clone());
+            Ok(Principal {
+                name: r.name,
+                jti: r.jti,
+                scopes,
+                protected_groups,
+            })
+        }
         _ => {
             tracing::info!(jti = %claims.jti, "bearer token unknown or revoked");
             Err(invalid())

@@ -123,6 +123,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Protected groups, comma-separated group ids or displayNames: changing their members
+    /// (or those of groups nested in them) needs the `admin` scope as well as `scim.write`.
+    #[arg(long, env = "ROSTER_PROTECTED_GROUPS", value_delimiter = ',')]
+    pub protected_groups: Vec<String>,
+
     /// Push engine settings.
     #[command(flatten)]
     pub push: PushArgs,
@@ -389,6 +394,7 @@ impl ServeArgs {
             token_recheck_ms: 0,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             public_url: None,
+            protected_groups: Vec::new(),
             push: PushArgs {
                 poll_ms: 100,
                 ..PushArgs::default()
@@ -437,6 +443,17 @@ mod tests {
         ] {
             assert!(serve(&bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn protected_groups_are_a_comma_separated_list() {
+        assert!(serve(&[]).unwrap().protected_groups.is_empty());
+        let s = serve(&["--protected-groups", "Admins, 1f0c,Domain Admins"]).unwrap();
+        let p = store::ProtectedGroups::new(&s.protected_groups);
+        assert_eq!(
+            p.entries().collect::<Vec<_>>(),
+            ["1f0c", "Admins", "Domain Admins"]
+        );
     }
 
     #[test]

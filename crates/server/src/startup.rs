@@ -73,7 +73,17 @@ impl Application {
             push,
             scheduler,
             rule_confirm_threshold: args.lifecycle.rule_confirm_threshold,
+            protected_groups: std::sync::Arc::new(store::ProtectedGroups::new(
+                &args.protected_groups,
+            )),
         };
+        if !state.protected_groups.is_empty() {
+            let entries: Vec<&str> = state.protected_groups.entries().collect();
+            tracing::info!(
+                groups = %entries.join(", "),
+                "protected groups: membership changes need the admin scope"
+            );
+        }
         let listener = TcpListener::bind(args.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;

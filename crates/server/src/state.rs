@@ -29,6 +29,8 @@ pub struct AppState {
     pub scheduler: crate::scheduler::Scheduler,
     /// Memberships a rule change may remove without `?confirm=true`.
     pub rule_confirm_threshold: u64,
+    /// Groups whose membership only tokens with `admin` may change (`ROSTER_PROTECTED_GROUPS`).
+    pub protected_groups: std::sync::Arc<store::ProtectedGroups>,
 }
 
 /// Limits of `/Bulk` (RFC 7644 §3.7.4).

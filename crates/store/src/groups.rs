@@ -11,6 +11,7 @@ use crate::filter_sql;
 use crate::history;
 use crate::listing::{self, ListSpec};
 use crate::members::{self, Member, MANUAL};
+use crate::protected::{self, Change};
 use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
 use crate::schema::{group_members, groups};
 use crate::write::Tx;
@@ -198,6 +199,14 @@ fn write_row(tx: &mut Tx<'_>, current: &StoredResource, doc: &Value) -> Result<(
     Ok((version, text))
 }
 
+/// Refuses a displayName change that a writer without `admin` may not make (see
+/// [`protected::check_rename`]).
+fn check_rename(tx: &mut Tx<'_>, id: &str, before: &Value, after: &Value) -> Result<()> {
+    let old = scim::resource::group_projection(before).display_name;
+    let new = scim::resource::group_projection(after).display_name;
+    protected::check_rename(tx, id, &old, &new)
+}
+
 /// Makes the member list exactly `wanted`; returns the ids added and removed.
 fn set_members(tx: &mut Tx<'_>, id: &str, wanted: &[Member]) -> Result<(Vec<String>, Vec<String>)> {
     let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
@@ -232,6 +241,7 @@ pub fn replace(
         &current.doc,
         &doc,
     )?;
+    check_rename(tx, id, &current.doc, &doc)?;
     let wanted = members::resolve(tx.conn, id, &refs)?;
     let before_members = members::of_group(tx.conn, id)?;
     set_members(tx, id, &wanted)?;
@@ -276,6 +286,7 @@ pub fn patch(
         ops,
         scim::schema::Registry::global(),
     )?;
+    check_rename(tx, id, &current.doc, &out.doc)?;
     let mut added: Vec<String> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
     for op in &out.members {
@@ -358,6 +369,7 @@ pub fn patch(
 pub fn delete(tx: &mut Tx<'_>, id: &str, if_match: Option<i64>) -> Result<()> {
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
+    protected::check(tx, id, Change::Delete)?;
     let own = members::of_group(tx.conn, id)?;
     for m in &own {
         members::remove(tx, id, &m.id)?;

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod members;
 pub mod migrations;
+pub mod protected;
 pub mod push;
 pub mod resource;
 pub mod rules;
@@ -37,6 +38,7 @@ pub use clock::Clock;
 pub use conn::{Backend, DbConn, DbUrl, PoolOptions, SqliteSync};
 pub use error::{Error, Result};
 pub use listing::ListSpec;
+pub use protected::ProtectedGroups;
 pub use resource::StoredResource;
 pub use write::{Tx, WriteCtx};
 

@@ -8,6 +8,7 @@ use scim::resource::{MemberKind, MemberRef};
 use crate::conn::DbConn;
 use crate::error::{Error, Result};
 use crate::history;
+use crate::protected::{self, Change};
 use crate::schema::{group_members, groups, users};
 use crate::write::Tx;
 
@@ -252,6 +253,7 @@ pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> 
         }
         return Ok(false);
     }
+    protected::check(tx, group_id, Change::Members)?;
     let now = tx.now();
     diesel::insert_into(group_members::table)
         .values((
@@ -275,6 +277,8 @@ pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result
     )
     .execute(tx.conn)?;
     if n > 0 {
+        // a refusal fails the transaction, which undoes the delete
+        protected::check(tx, group_id, Change::Members)?;
         history::close_membership(tx, group_id, member_id)?;
     }
     Ok(n > 0)

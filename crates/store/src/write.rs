@@ -7,12 +7,15 @@
 //! The closure then changes rows through [`Tx`], which appends events and history in the same
 //! transaction; the head is written back last.
 
+use std::collections::HashSet;
+
 use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 
 use crate::conn::DbConn;
 use crate::error::Result;
 use crate::events::{self, NewEvent};
+use crate::protected::ProtectedGroups;
 use crate::schema::event_head;
 
 /// Who is writing, for the audit log.
@@ -24,6 +27,10 @@ pub struct WriteCtx {
     pub actor_id: Option<String>,
     /// The HTTP request id, if the write comes from a request.
     pub request_id: Option<String>,
+    /// Groups whose membership this writer may not change (a SCIM token without `admin`);
+    /// `None` for writers that may (`admin` tokens, the CLI, internal writes). See
+    /// [`crate::protected`].
+    pub protected_groups: Option<std::sync::Arc<ProtectedGroups>>,
 }
 
 impl WriteCtx {
@@ -33,6 +40,7 @@ impl WriteCtx {
             actor: actor.to_string(),
             actor_id: None,
             request_id: None,
+            protected_groups: None,
         }
     }
 }
@@ -45,6 +53,8 @@ pub struct Tx<'a> {
     now: NaiveDateTime,
     seq: i64,
     hash: String,
+    /// Groups found unprotected in this transaction (see [`crate::protected::check`]).
+    pub(crate) unprotected: HashSet<String>,
 }
 
 /// The current instant, truncated to microseconds so that both backends store it exactly.
@@ -74,6 +84,7 @@ pub(crate) fn run<T>(
         now: clock.now(),
         seq,
         hash,
+        unprotected: HashSet::new(),
     };
     let start_seq = seq;
     let out = f(&mut tx)?;

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod outage;
 mod patch;
+mod protected;
 mod schema;
 mod secrets;
 mod unicode;
