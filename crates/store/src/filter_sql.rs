@@ -399,9 +399,15 @@ impl Compiler {
 
     fn present(&self, target: &Target) -> Condition {
         match (target, self.backend) {
-            (Target::Column(Col::Exact(c) | Col::Folded(c) | Col::Time(c)), _) => {
-                Fragment::new().sql(c).sql(" IS NOT NULL")
-            }
+            (Target::Column(Col::Time(c)), _) => Fragment::new().sql(c).sql(" IS NOT NULL"),
+            // an empty string is not a value (RFC 7644 §3.4.2.2 `pr`: "a non-empty value");
+            // validation drops them, this keeps rows written before that in agreement
+            (Target::Column(Col::Exact(c) | Col::Folded(c)), _) => Fragment::new()
+                .sql("(")
+                .sql(c)
+                .sql(" IS NOT NULL AND ")
+                .sql(c)
+                .sql(" <> '')"),
             (Target::Elem(None), _) => Fragment::new().sql("1 = 1"),
             (Target::Doc(_) | Target::Elem(Some(_)), Backend::Sqlite) => {
                 self.bool_expr(target).retype().sql(" IS NOT NULL")

@@ -10,6 +10,7 @@ mod concurrency;
 mod cursor;
 mod discovery;
 mod events;
+mod external_id;
 mod filter_agreement;
 mod filters;
 mod groups;

@@ -66,7 +66,10 @@ pub fn validate(kind: ResourceKind, body: Value, registry: &Registry) -> Result<
             // readOnly common attributes: ignored on input (RFC 7643 §3.1).
         } else if key.eq_ignore_ascii_case("externalId") {
             match value {
+                // unassigned, as for every other attribute: an empty externalId is no
+                // identifier, so no filter or lookup can match a resource through it
                 Value::Null => {}
+                Value::String(s) if s.is_empty() => {}
                 Value::String(s) => external_id = Some(s),
                 _ => {
                     return Err(Error::invalid_value(
@@ -467,6 +470,21 @@ mod tests {
             v,
             json!({"schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA], "externalId": "e1", "userName": "x",
                    ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m"}}})
+        );
+    }
+
+    #[test]
+    fn an_empty_external_id_is_unassigned() {
+        for e in [json!(""), json!(null)] {
+            let v =
+                user(json!({"schemas": [USER_SCHEMA], "userName": "x", "externalId": e})).unwrap();
+            assert!(v.get("externalId").is_none(), "{v}");
+        }
+        let v =
+            user(json!({"schemas": [USER_SCHEMA], "userName": "x", "externalId": " "})).unwrap();
+        assert_eq!(
+            v["externalId"], " ",
+            "a blank one is a value (caseExact, kept as given)"
         );
     }
 
