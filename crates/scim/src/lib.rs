@@ -12,12 +12,14 @@
 //! | [`messages`] | RFC 7644 §3.4.2–3, §3.7 | ListResponse; paging parameters; SearchRequest; BulkRequest/Response |
 //! | [`patch`] | RFC 7644 §3.5.2 | PatchOp requests, PATCH paths, atomic application to a document |
 //! | [`projection`] | RFC 7644 §3.4.2.5, §3.9 | `attributes` / `excludedAttributes` and `returned` |
+//! | [`fuzz`] | — | fuzzing entry points (arbitrary bytes in, panic on a violated property) |
 //!
 //! Everything here is deterministic and side-effect free, so the store, the server and the
 //! push engine share one definition of the protocol, and tests run in milliseconds.
 
 pub mod error;
 pub mod filter;
+pub mod fuzz;
 pub mod lifecycle;
 pub mod limits;
 pub mod messages;
