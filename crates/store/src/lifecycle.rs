@@ -84,7 +84,7 @@ fn user_member(user_id: &str) -> Member {
 /// Makes (group, user) a member because rule `rule_id` grants it, unless it already is one.
 fn grant_membership(tx: &mut Tx<'_>, group_id: &str, user_id: &str, rule_id: &str) -> Result<()> {
     let source = source_of(rule_id);
-    if members::add(tx, group_id, &user_member(user_id), &source)? {
+    if members::add_by_lifecycle(tx, group_id, &user_member(user_id), &source)? {
         groups::record_member_change_with(
             tx,
             group_id,
@@ -118,7 +118,7 @@ fn revoke_membership(
         }
         return Ok(());
     }
-    if members::remove(tx, group_id, user_id)? {
+    if members::remove_by_lifecycle(tx, group_id, user_id)? {
         groups::record_member_change_with(
             tx,
             group_id,
@@ -313,7 +313,7 @@ fn suspend_manual(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
         .load(tx.conn)?;
     let now = tx.now();
     for (group_id, member_type) in rows {
-        members::remove(tx, &group_id, uid)?;
+        members::remove_by_lifecycle(tx, &group_id, uid)?;
         diesel::delete(
             suspended_memberships::table
                 .filter(suspended_memberships::group_id.eq(&group_id))
@@ -363,7 +363,7 @@ fn restore_suspended(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
             id: uid.to_string(),
             member_type,
         };
-        if members::add(tx, &group_id, &m, MANUAL)? {
+        if members::add_by_lifecycle(tx, &group_id, &m, MANUAL)? {
             groups::record_member_change_with(
                 tx,
                 &group_id,

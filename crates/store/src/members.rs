@@ -241,6 +241,27 @@ pub fn groups_of_transitive(
 /// Adds a membership row and opens its period; false if it already existed. A manual add of a
 /// membership a rule holds makes it manual (a rule never removes a manual membership).
 pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
+    add_as(tx, group_id, m, source, true)
+}
+
+/// [`add`] for lifecycle effects (rule grants, restoring suspended access): configured by an
+/// admin (the rule) or undoing a suspension, so protected groups do not refuse them.
+pub(crate) fn add_by_lifecycle(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    m: &Member,
+    source: &str,
+) -> Result<bool> {
+    add_as(tx, group_id, m, source, false)
+}
+
+fn add_as(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    m: &Member,
+    source: &str,
+    check_protected: bool,
+) -> Result<bool> {
     let existing: Option<String> = group_members::table
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(&m.id))
@@ -253,7 +274,9 @@ pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> 
         }
         return Ok(false);
     }
-    protected::check(tx, group_id, Change::Members)?;
+    if check_protected {
+        protected::check(tx, group_id, Change::Members)?;
+    }
     let now = tx.now();
     diesel::insert_into(group_members::table)
         .values((
@@ -270,6 +293,25 @@ pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> 
 
 /// Removes a membership row and closes its period; false if there was none.
 pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<bool> {
+    remove_as(tx, group_id, member_id, true)
+}
+
+/// [`remove`] for lifecycle effects (a leaver losing access, a rule's grant ending): removing
+/// access is never blocked by a group's protection — leavers lose access at once.
+pub(crate) fn remove_by_lifecycle(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+) -> Result<bool> {
+    remove_as(tx, group_id, member_id, false)
+}
+
+fn remove_as(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+    check_protected: bool,
+) -> Result<bool> {
     let n = diesel::delete(
         group_members::table
             .filter(group_members::group_id.eq(group_id))
@@ -278,7 +320,9 @@ pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result
     .execute(tx.conn)?;
     if n > 0 {
         // a refusal fails the transaction, which undoes the delete
-        protected::check(tx, group_id, Change::Members)?;
+        if check_protected {
+            protected::check(tx, group_id, Change::Members)?;
+        }
         history::close_membership(tx, group_id, member_id)?;
     }
     Ok(n > 0)

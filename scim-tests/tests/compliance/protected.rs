@@ -442,7 +442,77 @@ async fn user_groups_attribute_cannot_change_membership(app: TestApp) {
     );
 }
 
+/// Protection guards who may *change* a protected group through SCIM; it never blocks access
+/// management Roster does itself: an admin's rule grants it, and a leaver loses it at once even
+/// when HR (no `admin`) sends the `active: false`.
+async fn rules_grant_and_leavers_lose_protected_access(app: TestApp) {
+    let app = spawn_protecting(app, &["Admins"]).await;
+    let w = app.token(WRITER);
+    let a = app.token(ADMIN);
+    let admins = create_group(&app, &a, "Admins", &[]).await;
+    let alice = id(&app.create_user(&w, "alice").await);
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/Groups/{admins}"),
+            &a,
+            &add_member(&alice),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // an admin's rule grants the protected group to HR's joiners
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let rule = json!({"name": "it-admins", "filter": format!("{ent}:department eq \"IT\""),
+        "groups": [admins], "graceDays": 0});
+    let res = app
+        .req(Method::POST, "/admin/v1/rules", &app.token(&["admin"]))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let mut body = scim_tests::user_body("bob");
+    body["schemas"] = json!(["urn:ietf:params:scim:schemas:core:2.0:User", ent]);
+    body[ent] = json!({"department": "IT"});
+    let res = app.send(Method::POST, "/Users", &w, &body).await;
+    assert_eq!(
+        res.status(),
+        201,
+        "a joiner matching the rule is created by HR"
+    );
+    let bob = id(&res.json().await.unwrap());
+    let (members, _) = state(&app, &a, &admins).await;
+    assert!(members.contains(&bob), "granted by the rule");
+    // HR makes alice a leaver: accepted, and her protected access ends
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/Users/{alice}"),
+            &w,
+            &patch(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "a leaver is never blocked by protection");
+    let (members, _) = state(&app, &a, &admins).await;
+    assert!(
+        !members.contains(&alice),
+        "a leaver loses protected access at once"
+    );
+    // while HR still cannot add anyone by hand
+    let carol = id(&app.create_user(&w, "carol").await);
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/Groups/{admins}"),
+            &w,
+            &add_member(&carol),
+        )
+        .await;
+    assert_refused(res, "manual add by HR").await;
+}
+
 backend_tests!(
+    rules_grant_and_leavers_lose_protected_access,
     protected_group_members_change_only_with_admin,
     groups_nested_in_a_protected_group_are_protected,
     protected_by_id_and_through_bulk,
