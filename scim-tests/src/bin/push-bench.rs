@@ -26,88 +26,34 @@ mod body;
 mod proc;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use scim_tests::process::RosterProcess;
 use scim_tests::proxy::FaultProxy;
 use scim_tests::{Backend, TestDb};
 use serde_json::{json, Value};
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+async fn start(url: &str, cpu: &str, push: bool) -> RosterProcess {
+    let roster = std::env::current_exe()
         .unwrap()
-        .local_addr()
+        .parent()
         .unwrap()
-        .port()
-}
-
-async fn start(url: &str, cpu: &str, push: bool) -> Server {
-    let exe = std::env::current_exe().unwrap();
-    let roster = exe.parent().unwrap().join("roster");
+        .join("roster");
     assert!(
         roster.exists(),
         "build it first: cargo build --release -p roster-server"
     );
-    let port = free_port();
-    let mut cmd = if Command::new("taskset").arg("--version").output().is_ok() {
-        let mut c = Command::new("taskset");
-        c.args(["-c", cpu]).arg(&roster);
-        c
-    } else {
-        Command::new(&roster)
-    };
-    cmd.args([
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database-url",
-        url,
-    ])
-    .env("ROSTER_SECRET_KEY", scim_tests::TEST_SECRET_KEY)
-    .env("ROSTER_PUSH_ENABLED", if push { "true" } else { "false" })
-    .env("ROSTER_PUSH_POLL_MS", "200")
-    .env("ROSTER_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        addr: format!("http://127.0.0.1:{port}"),
-    };
-    let addr = server.addr.clone();
-    let c = reqwest::Client::new();
-    for _ in 0..300 {
-        if c.get(format!("{addr}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("roster did not start");
+    let env = [
+        ("ROSTER_PUSH_ENABLED", if push { "true" } else { "false" }),
+        ("ROSTER_PUSH_POLL_MS", "200"),
+        ("ROSTER_LOG", "warn"),
+    ];
+    RosterProcess::start(&roster, url, &env, Some(cpu)).await
 }
 
 fn token(url: &str, scopes: &[&str]) -> String {
-    let store = store::Store::open(url, &store::PoolOptions::default()).unwrap();
-    let keys = server::auth::Keys::load(&store).unwrap();
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    server::auth::issue(&store, &keys, "push-bench", &scopes, 1)
-        .unwrap()
-        .token
+    scim_tests::process::issue_token(url, scopes)
 }
 
 async fn bulk_users(c: &reqwest::Client, addr: &str, token: &str, from: usize, n: usize) {
@@ -147,7 +93,7 @@ async fn count(c: &reqwest::Client, addr: &str, token: &str) -> u64 {
     v["totalResults"].as_u64().unwrap_or(0)
 }
 
-fn cpu(s: &Server) -> f64 {
+fn cpu(s: &RosterProcess) -> f64 {
     proc::sample(s.child.id()).map(|x| x.cpu_s).unwrap_or(0.0)
 }
 

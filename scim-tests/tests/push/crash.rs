@@ -4,71 +4,28 @@
 //! the database, the one holding the lease is killed, and the other takes over when the lease
 //! expires.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use diesel::prelude::*;
 use reqwest::Method;
+use scim_tests::process::RosterProcess;
 use scim_tests::proxy::FaultProxy;
 use scim_tests::push::{target_body, wait_for, Downstream};
-use scim_tests::{roster_bin, Backend, TestDb, TEST_SECRET_KEY};
+use scim_tests::{roster_bin, Backend, TestDb};
 use serde_json::{json, Value};
 
 const USERS: usize = 5_000;
 
-struct Proc {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(url: &str) -> Proc {
-    let port = free_port();
-    let child = Command::new(roster_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            url,
-        ])
-        .env("ROSTER_SECRET_KEY", TEST_SECRET_KEY)
-        .env("ROSTER_PUSH_LEASE_SECS", "3")
-        .env("ROSTER_PUSH_TIMEOUT_MS", "1000")
-        .env("ROSTER_PUSH_POLL_MS", "100")
-        .env("ROSTER_PUSH_BATCH", "200")
-        .env("ROSTER_SQLITE_SYNCHRONOUS", "normal")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_for(Duration::from_secs(30), "roster to start", || {
-        let c = client.clone();
-        let a = addr.clone();
-        async move {
-            let r = c.get(format!("{a}/readyz")).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
-    Proc { child, addr }
+async fn start(url: &str) -> RosterProcess {
+    let env = [
+        ("ROSTER_PUSH_LEASE_SECS", "3"),
+        ("ROSTER_PUSH_TIMEOUT_MS", "1000"),
+        ("ROSTER_PUSH_POLL_MS", "100"),
+        ("ROSTER_PUSH_BATCH", "200"),
+        ("ROSTER_SQLITE_SYNCHRONOUS", "normal"),
+        ("RUST_LOG", "warn"),
+    ];
+    RosterProcess::start(&roster_bin(), url, &env, None).await
 }
 
 fn employee(i: usize) -> Value {
@@ -113,12 +70,7 @@ async fn status(client: &reqwest::Client, addr: &str, admin: &str, id: &str) -> 
 }
 
 fn token(url: &str, scopes: &[&str]) -> String {
-    let store = store::Store::open(url, &store::PoolOptions::default()).unwrap();
-    let keys = server::auth::Keys::load(&store).unwrap();
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    server::auth::issue(&store, &keys, "crash-test", &scopes, 1)
-        .unwrap()
-        .token
+    scim_tests::process::issue_token(url, scopes)
 }
 
 async fn kill_mid_push_then_converge(backend: Backend) {
