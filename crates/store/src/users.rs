@@ -181,11 +181,12 @@ fn rehire_candidate(tx: &mut Tx<'_>, doc: &Value) -> Result<Option<StoredResourc
         keys.push((false, n));
     }
     for (by_external_id, key) in keys {
+        // no ORDER BY/LIMIT in SQL: with them PostgreSQL may walk the `modified` index over
+        // every user looking for a match (the LIMIT trap); the key's own index finds the few
+        // rows, which are ordered here
         let mut q = users::table
             .filter(users::active.eq(false))
-            .order((users::modified.desc(), users::id.asc()))
             .select(columns())
-            .limit(20)
             .into_boxed();
         q = if by_external_id {
             q.filter(users::external_id.eq(key))
@@ -193,11 +194,16 @@ fn rehire_candidate(tx: &mut Tx<'_>, doc: &Value) -> Result<Option<StoredResourc
             q.filter(users::employee_number.eq(key))
         };
         let rows: Vec<ResourceRow> = q.load(tx.conn)?;
-        for row in rows {
-            let user = StoredResource::try_from(row)?;
-            if scim::lifecycle::stored_phase(&user.doc) == scim::lifecycle::Phase::Inactive {
-                return Ok(Some(user));
-            }
+        let mut candidates: Vec<StoredResource> = rows
+            .into_iter()
+            .map(StoredResource::try_from)
+            .collect::<Result<_>>()?;
+        candidates.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| a.id.cmp(&b.id)));
+        if let Some(user) = candidates
+            .into_iter()
+            .find(|u| scim::lifecycle::stored_phase(&u.doc) == scim::lifecycle::Phase::Inactive)
+        {
+            return Ok(Some(user));
         }
     }
     Ok(None)
