@@ -171,7 +171,17 @@ fn scim2_venv() -> std::path::PathBuf {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|_| target_dir().join("downstream-venv"));
         let stamp = venv.join("roster-requirements.txt");
-        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        // reuse only a venv that was filled from these pins and still runs (a copied or moved
+        // venv keeps its stamp but its scripts point at the old path)
+        let runs = || {
+            std::process::Command::new(venv.join("bin/scim2-server"))
+                .arg("--help")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && runs() {
             return venv;
         }
         let python =
