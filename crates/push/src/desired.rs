@@ -184,6 +184,17 @@ pub fn plan_users(
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect();
+    // the managers' remote ids on this target, in one query for the whole batch
+    let manager_ids: Vec<String> = users
+        .values()
+        .filter_map(|u| mapping::manager_id(&u.doc).map(str::to_string))
+        .collect();
+    let manager_remotes: HashMap<String, String> =
+        state::get_many(conn, &target.row.id, USER, &manager_ids)?
+            .into_iter()
+            .filter(|s| s.status != state::DELETED)
+            .filter_map(|s| s.remote_id.map(|r| (s.resource_id, r)))
+            .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let user = users.remove(id);
@@ -208,13 +219,9 @@ pub fn plan_users(
                 {
                     (Desired::Absent, u.version)
                 } else {
-                    let manager_remote = match mapping::manager_id(&u.doc) {
-                        Some(m) => state::get_many(conn, &target.row.id, USER, &[m.to_string()])?
-                            .into_iter()
-                            .find(|s| s.status != state::DELETED)
-                            .and_then(|s| s.remote_id),
-                        None => None,
-                    };
+                    let manager_remote = mapping::manager_id(&u.doc)
+                        .and_then(|m| manager_remotes.get(m))
+                        .cloned();
                     let mut doc = mapping::user_document(
                         target.settings.mapping.as_deref(),
                         &u.doc,
