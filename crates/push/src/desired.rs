@@ -141,18 +141,10 @@ fn step_for(desired: &Desired, state: Option<&StateRow>, force: bool) -> Step {
 }
 
 /// Whether a user is in the target's scope (`doc` is its stored document).
-fn in_scope(
-    conn: &mut DbConn,
-    target: &Target,
-    id: &str,
-    doc: &Value,
-    assigned: &HashSet<String>,
-) -> Result<bool, StoreError> {
-    Ok(match &target.settings.scope {
+fn in_scope(target: &Target, id: &str, doc: &Value, assigned_members: &HashSet<String>) -> bool {
+    match &target.settings.scope {
         Scope::All => true,
-        Scope::Groups { .. } => store::members::groups_of_transitive(conn, &[id.to_string()])?
-            .iter()
-            .any(|(_, g, _)| assigned.contains(g)),
+        Scope::Groups { .. } => assigned_members.contains(id),
         Scope::Filter { .. } => match &target.filter {
             Some(f) => {
                 let mut full = doc.clone();
@@ -163,7 +155,25 @@ fn in_scope(
             }
             None => false,
         },
-    })
+    }
+}
+
+/// For scope `groups`: which of `ids` are members, directly or through nesting, of an
+/// assigned group (one climb of the group graph for the whole batch).
+fn assigned_members(
+    conn: &mut DbConn,
+    target: &Target,
+    ids: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    let assigned = target.assigned();
+    if assigned.is_empty() || ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(store::members::groups_of_transitive(conn, ids)?
+        .into_iter()
+        .filter(|(_, g, _)| assigned.contains(g))
+        .map(|(m, _, _)| m)
+        .collect())
 }
 
 /// Plans users: loads each one, its push state, and decides its desired state and step.
@@ -175,7 +185,6 @@ pub fn plan_users(
     now: chrono::NaiveDateTime,
 ) -> Result<Vec<Item>, StoreError> {
     let window = chrono::TimeDelta::days(i64::from(target.settings.provision_before_start_days));
-    let assigned = target.assigned();
     let states: HashMap<String, StateRow> = state::get_many(conn, &target.row.id, USER, ids)?
         .into_iter()
         .map(|s| (s.resource_id.clone(), s))
@@ -184,6 +193,13 @@ pub fn plan_users(
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect();
+    let assigned_members = match target.settings.scope {
+        Scope::Groups { .. } => {
+            let present: Vec<String> = users.keys().cloned().collect();
+            assigned_members(conn, target, &present)?
+        }
+        _ => HashSet::new(),
+    };
     // the managers' remote ids on this target, in one query for the whole batch
     let manager_ids: Vec<String> = users
         .values()
@@ -210,7 +226,7 @@ pub fn plan_users(
                 let pushed = states.get(id).is_some_and(|s| s.remote_id.is_some());
                 let in_window =
                     scim::lifecycle::start_date(&u.doc).is_none_or(|start| now + window >= start);
-                if !in_scope(conn, target, id, &u.doc, &assigned)? {
+                if !in_scope(target, id, &u.doc, &assigned_members) {
                     (gone, u.version)
                 } else if pre_hire && !in_window && !pushed {
                     // too early: nothing downstream yet (Disabled without state is no step)
