@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::filter_sql;
 use crate::history;
 use crate::listing::{self, ListSpec};
-use crate::members::{self, Member, MANUAL};
+use crate::members::{self, Member, Outcome, MANUAL};
 use crate::protected::{self, Change};
 use crate::resource::{check_version, ResourceRow, ResourceType, StoredResource};
 use crate::schema::{group_members, groups};
@@ -104,6 +104,10 @@ fn split_members(mut doc: Value) -> Result<(Value, Vec<scim::resource::MemberRef
 
 /// The audit snapshot of a group: its document plus its member list.
 fn snapshot(doc: &Value, members: &[Member]) -> String {
+    snapshot_value(doc, members).to_string()
+}
+
+fn snapshot_value(doc: &Value, members: &[Member]) -> Value {
     let mut v = doc.clone();
     if let Some(obj) = v.as_object_mut() {
         let list: Vec<Value> = members
@@ -112,7 +116,7 @@ fn snapshot(doc: &Value, members: &[Member]) -> String {
             .collect();
         obj.insert("members".into(), Value::Array(list));
     }
-    v.to_string()
+    v
 }
 
 /// The filter-index copy of a group document (see `scim::resource::index_doc`).
@@ -207,22 +211,74 @@ fn check_rename(tx: &mut Tx<'_>, id: &str, before: &Value, after: &Value) -> Res
     protected::check_rename(tx, id, &old, &new)
 }
 
-/// Makes the member list exactly `wanted`; returns the ids added and removed.
-fn set_members(tx: &mut Tx<'_>, id: &str, wanted: &[Member]) -> Result<(Vec<String>, Vec<String>)> {
+/// What a client's member operations changed, by member id.
+#[derive(Debug, Default)]
+struct MemberChanges {
+    added: Vec<String>,
+    removed: Vec<String>,
+    /// Memberships a rule held that the client added: now manual (rules never end them).
+    made_manual: Vec<String>,
+    /// Manual memberships the client removed that rules still grant: kept, held by a rule.
+    kept_by_rules: Vec<String>,
+}
+
+impl MemberChanges {
+    fn add(&mut self, tx: &mut Tx<'_>, group_id: &str, m: &Member) -> Result<()> {
+        match members::add(tx, group_id, m, MANUAL)? {
+            Outcome::Done => self.added.push(m.id.clone()),
+            Outcome::SourceChanged => self.made_manual.push(m.id.clone()),
+            Outcome::Unchanged => {}
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<()> {
+        match members::remove_manual(tx, group_id, member_id)? {
+            Outcome::Done => self.removed.push(member_id.to_string()),
+            Outcome::SourceChanged => self.kept_by_rules.push(member_id.to_string()),
+            Outcome::Unchanged => {}
+        }
+        Ok(())
+    }
+
+    /// Whether only what holds some memberships changed.
+    fn sources_changed(&self) -> bool {
+        !self.made_manual.is_empty() || !self.kept_by_rules.is_empty()
+    }
+
+    /// Adds `membersMadeManual` and `membersKeptByRules` (when not empty) to an event's `after`:
+    /// a change of what holds a membership is a client's change of who keeps access.
+    fn note_sources(&self, after: &mut Value) {
+        if let Some(obj) = after.as_object_mut() {
+            for (key, ids) in [
+                ("membersMadeManual", &self.made_manual),
+                ("membersKeptByRules", &self.kept_by_rules),
+            ] {
+                if !ids.is_empty() {
+                    obj.insert(key.into(), json!(ids));
+                }
+            }
+        }
+    }
+}
+
+/// Makes the member list exactly `wanted`.
+fn set_members(
+    tx: &mut Tx<'_>,
+    id: &str,
+    wanted: &[Member],
+    changes: &mut MemberChanges,
+) -> Result<()> {
     let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
-    let mut removed = Vec::new();
-    let mut added = Vec::new();
     for m in members::of_group(tx.conn, id)? {
-        if !wanted_ids.contains(m.id.as_str()) && members::remove_manual(tx, id, &m.id)? {
-            removed.push(m.id);
+        if !wanted_ids.contains(m.id.as_str()) {
+            changes.remove(tx, id, &m.id)?;
         }
     }
     for m in wanted {
-        if members::add(tx, id, m, MANUAL)? {
-            added.push(m.id.clone());
-        }
+        changes.add(tx, id, m)?;
     }
-    Ok((added, removed))
+    Ok(())
 }
 
 /// Replaces a group's document and member list (PUT).
@@ -244,17 +300,20 @@ pub fn replace(
     check_rename(tx, id, &current.doc, &doc)?;
     let wanted = members::resolve(tx.conn, id, &refs)?;
     let before_members = members::of_group(tx.conn, id)?;
-    set_members(tx, id, &wanted)?;
+    let mut changes = MemberChanges::default();
+    set_members(tx, id, &wanted, &mut changes)?;
     let (version, text) = write_row(tx, &current, &doc)?;
     let now = tx.now();
     let after_members = members::of_group(tx.conn, id)?;
+    let mut after = snapshot_value(&doc, &after_members);
+    changes.note_sources(&mut after);
     let seq = tx.append_event(
         "replace",
         TYPE.as_str(),
         id,
         version,
         Some(snapshot(&current.doc, &before_members)),
-        Some(snapshot(&doc, &after_members)),
+        Some(after.to_string()),
     )?;
     history::open_version(tx, TYPE, id, version, &doc, &text, seq)?;
     let stored = StoredResource {
@@ -270,7 +329,8 @@ pub fn replace(
 /// Applies a PATCH (RFC 7644 §3.5.2) to a group. Member operations change rows one by one
 /// (a 100k-member group is never loaded to add one member); a PATCH that changes nothing
 /// writes nothing. One `patch` event records the document before and after plus the
-/// members added and removed.
+/// members added and removed, and those whose membership only changed hands between the client
+/// and the rules (`membersMadeManual`, `membersKeptByRules`).
 pub fn patch(
     tx: &mut Tx<'_>,
     id: &str,
@@ -287,39 +347,31 @@ pub fn patch(
         scim::schema::Registry::global(),
     )?;
     check_rename(tx, id, &current.doc, &out.doc)?;
-    let mut added: Vec<String> = Vec::new();
-    let mut removed: Vec<String> = Vec::new();
+    let mut changes = MemberChanges::default();
     for op in &out.members {
         match op {
             MemberOp::Add(refs) => {
                 for m in members::resolve(tx.conn, id, refs)? {
-                    if members::add(tx, id, &m, MANUAL)? {
-                        added.push(m.id);
-                    }
+                    changes.add(tx, id, &m)?;
                 }
             }
             MemberOp::Remove(ids) => {
                 for m in ids {
-                    if members::remove_manual(tx, id, m)? {
-                        removed.push(m.clone());
-                    }
+                    changes.remove(tx, id, m)?;
                 }
             }
             MemberOp::RemoveAll => {
                 for m in members::of_group(tx.conn, id)? {
-                    if members::remove_manual(tx, id, &m.id)? {
-                        removed.push(m.id);
-                    }
+                    changes.remove(tx, id, &m.id)?;
                 }
             }
             MemberOp::ReplaceAll(refs) => {
                 let wanted = members::resolve(tx.conn, id, refs)?;
-                let (a, r) = set_members(tx, id, &wanted)?;
-                added.extend(a);
-                removed.extend(r);
+                set_members(tx, id, &wanted, &mut changes)?;
             }
         }
     }
+    let (added, removed) = (&changes.added, &changes.removed);
     // an id both added and removed in one request is a net no-op for the audit summary
     let net_added: Vec<String> = added
         .iter()
@@ -332,7 +384,7 @@ pub fn patch(
         .cloned()
         .collect();
     let doc_changed = out.doc != current.doc;
-    if !doc_changed && added.is_empty() && removed.is_empty() {
+    if !doc_changed && added.is_empty() && removed.is_empty() && !changes.sources_changed() {
         return Ok(current);
     }
     let doc = out.doc;
@@ -347,6 +399,7 @@ pub fn patch(
             obj.insert("membersRemoved".into(), json!(net_removed));
         }
     }
+    changes.note_sources(&mut after);
     let seq = tx.append_event(
         "patch",
         TYPE.as_str(),

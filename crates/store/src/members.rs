@@ -238,9 +238,22 @@ pub fn groups_of_transitive(
     Ok(out)
 }
 
-/// Adds a membership row and opens its period; false if it already existed. A manual add of a
-/// membership a rule holds makes it manual (a rule never removes a manual membership).
-pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
+/// What a client's add or removal of one membership did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The membership was added, or it ended.
+    Done,
+    /// Only what holds it changed (its history period was closed and another opened): a
+    /// membership a rule held, added by hand, is now manual; a manual one, removed while a rule
+    /// still grants it, stays, held by the rule. The caller records it in the group's event.
+    SourceChanged,
+    /// Nothing changed.
+    Unchanged,
+}
+
+/// Adds a membership row and opens its period. A manual add of a membership a rule holds makes
+/// it manual (a rule never removes a manual membership).
+pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<Outcome> {
     add_as(tx, group_id, m, source, true)
 }
 
@@ -252,7 +265,7 @@ pub(crate) fn add_by_lifecycle(
     m: &Member,
     source: &str,
 ) -> Result<bool> {
-    add_as(tx, group_id, m, source, false)
+    Ok(add_as(tx, group_id, m, source, false)? == Outcome::Done)
 }
 
 fn add_as(
@@ -261,7 +274,7 @@ fn add_as(
     m: &Member,
     source: &str,
     check_protected: bool,
-) -> Result<bool> {
+) -> Result<Outcome> {
     let existing: Option<String> = group_members::table
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(&m.id))
@@ -271,8 +284,9 @@ fn add_as(
     if let Some(held_by) = existing {
         if source == MANUAL && held_by != MANUAL {
             set_source(tx, group_id, &m.id, MANUAL)?;
+            return Ok(Outcome::SourceChanged);
         }
-        return Ok(false);
+        return Ok(Outcome::Unchanged);
     }
     if check_protected {
         protected::check(tx, group_id, Change::Members)?;
@@ -288,7 +302,7 @@ fn add_as(
         ))
         .execute(tx.conn)?;
     history::open_membership(tx, group_id, &m.id, &m.member_type, source)?;
-    Ok(true)
+    Ok(Outcome::Done)
 }
 
 /// Removes a membership row and closes its period; false if there was none.
@@ -358,9 +372,8 @@ pub(crate) fn set_source(
 }
 
 /// Removes a membership on a client's request (SCIM PATCH/PUT of a group). A membership a rule
-/// still grants stays, held by the rule (change the rule or the user's attributes to end it);
-/// returns whether the row was removed.
-pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<bool> {
+/// still grants stays, held by the rule (change the rule or the user's attributes to end it).
+pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<Outcome> {
     use crate::schema::rule_grants;
     let granted_by: Option<String> = rule_grants::table
         .filter(rule_grants::group_id.eq(group_id))
@@ -379,10 +392,12 @@ pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) ->
                 .optional()?;
             if source.as_deref() == Some(MANUAL) {
                 set_source(tx, group_id, member_id, &crate::rules::source_of(&rule))?;
+                return Ok(Outcome::SourceChanged);
             }
-            Ok(false)
+            Ok(Outcome::Unchanged)
         }
-        None => remove(tx, group_id, member_id),
+        None if remove(tx, group_id, member_id)? => Ok(Outcome::Done),
+        None => Ok(Outcome::Unchanged),
     }
 }
 

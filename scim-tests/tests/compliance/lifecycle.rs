@@ -868,6 +868,96 @@ async fn due_work_survives_a_restart_and_runs_once_across_replicas(app: TestApp)
     ));
 }
 
+/// A client's PATCH or PUT of a group that changes only what holds a membership (a rule-held
+/// membership added by hand becomes manual; a manual one removed while a rule grants it stays,
+/// held by the rule) is a change of who may keep access: it writes the group's event, naming
+/// the members concerned.
+async fn a_client_changing_what_holds_a_membership_is_in_the_audit_log(app: TestApp) {
+    let c = Ctx::new(app);
+    let g = c.group("eng").await;
+    let rule = c
+        .rule(
+            "eng",
+            &format!("{ENTERPRISE}:department eq \"Eng\""),
+            &[&g],
+            0,
+        )
+        .await;
+    let u = c.user("held", "Eng", json!({})).await;
+    let u = u["id"].as_str().unwrap().to_string();
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let group_events = |seq: i64| -> Vec<(String, Value)> {
+        c.events_after(seq)
+            .into_iter()
+            .filter(|e| e.resource_id == g)
+            .map(|e| {
+                (
+                    e.action,
+                    serde_json::from_str(e.after.as_deref().unwrap()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    // added by hand while the rule holds it: now manual
+    let seq = c.head();
+    let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+    let res = c
+        .app
+        .send(Method::PATCH, &format!("/Groups/{g}"), &c.rw, &add)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(c.in_group(&u, &g).as_deref(), Some("manual"));
+    let events = group_events(seq);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "patch");
+    assert_eq!(events[0].1["membersMadeManual"], json!([u]));
+    assert!(
+        events[0].1.get("membersAdded").is_none(),
+        "not a new member"
+    );
+    // removed by hand while the rule still grants it: stays, held by the rule again
+    let seq = c.head();
+    let remove = patch(json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]));
+    let res = c
+        .app
+        .send(Method::PATCH, &format!("/Groups/{g}"), &c.rw, &remove)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(c.in_group(&u, &g), Some(format!("rule:{rule}")));
+    let events = group_events(seq);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["membersKeptByRules"], json!([u]));
+    assert!(
+        events[0].1.get("membersRemoved").is_none(),
+        "still a member"
+    );
+    // the same removal again changes nothing: no event
+    let seq = c.head();
+    let res = c
+        .app
+        .send(Method::PATCH, &format!("/Groups/{g}"), &c.rw, &remove)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(group_events(seq), vec![]);
+    // PUT with the member: made manual, said in the replace event
+    let seq = c.head();
+    let res = c
+        .app
+        .send(
+            Method::PUT,
+            &format!("/Groups/{g}"),
+            &c.rw,
+            &group_body("eng", &[&u]),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(c.in_group(&u, &g).as_deref(), Some("manual"));
+    let events = group_events(seq);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "replace");
+    assert_eq!(events[0].1["membersMadeManual"], json!([u]));
+}
+
 async fn spawn_threshold_2(backend: scim_tests::Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |a| a.lifecycle.rule_confirm_threshold = 2).await
 }
@@ -900,5 +990,6 @@ backend_tests!(
     joiners_start_as_pre_hires_and_leavers_lose_access_on_their_end_date,
     hr_active_false_is_a_leaver_at_once_and_reactivation_restores_manual_access,
     a_rehire_is_restored_in_place,
+    a_client_changing_what_holds_a_membership_is_in_the_audit_log,
     due_work_survives_a_restart_and_runs_once_across_replicas,
 );

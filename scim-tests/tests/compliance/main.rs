@@ -23,3 +23,4 @@ mod schema;
 mod secrets;
 mod unicode;
 mod users;
+mod year;
