@@ -1,5 +1,6 @@
 //! The `roster` command line: `serve`, `token issue|list|revoke`, `migrate`, `audit verify|prune`,
-//! `target add|list|show|pause|resume|reconcile|retry`, `rule add|list|show|remove`.
+//! `target add|list|show|pause|resume|reconcile|retry`, `rule add|list|show|remove`,
+//! `import FILE`.
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ pub enum Command {
     /// Manage birthright access rules (a filter over users and the groups it grants).
     #[command(subcommand)]
     Rule(crate::cli_rule::RuleCommand),
+    /// Import users from an HR export (CSV): joiners, movers, leavers, rehires.
+    Import(crate::cli_import::ImportArgs),
 }
 
 /// `roster token …`
@@ -78,7 +81,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -90,8 +93,8 @@ fn open(db: &DatabaseArgs) -> anyhow::Result<store::Store> {
     Ok(store::Store::open(&db.database_url, &db.pool_options())?)
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Migrate(db) => {
             let s = open(&db)?;
@@ -102,7 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => crate::cli_audit::run(cmd),
         Command::Target(cmd) => crate::cli_target::run(cmd),
         Command::Rule(cmd) => crate::cli_rule::run(cmd),
-    }
+        Command::Import(args) => return crate::cli_import::run(args),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 fn token(cmd: TokenCommand) -> anyhow::Result<()> {

@@ -3,11 +3,13 @@
 pub mod auth;
 pub mod cli;
 pub mod cli_audit;
+pub mod cli_import;
 pub mod cli_rule;
 pub mod cli_target;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod import;
 pub mod metrics;
 pub mod password;
 pub mod routes;

@@ -127,9 +127,7 @@ pub fn create(tx: &mut Tx<'_>, mut doc: Value) -> Result<StoredResource> {
     no_plain_password(&doc)?;
     let now = tx.now();
     if let Some(former) = rehire_candidate(tx, &doc)? {
-        scim::lifecycle::settle(&mut doc, None, now);
-        crate::lifecycle::drop_suspended(tx, &former.id)?;
-        return update_row(tx, former, doc, "rehire");
+        return rehire(tx, former, doc);
     }
     scim::lifecycle::settle(&mut doc, None, now);
     let id = uuid::Uuid::new_v4().to_string();
@@ -167,6 +165,94 @@ pub fn create(tx: &mut Tx<'_>, mut doc: Value) -> Result<StoredResource> {
     };
     crate::lifecycle::apply(tx, &stored)?;
     Ok(stored)
+}
+
+/// Users whose `externalId` is `external_id` or, when none has it, whose `employeeNumber` is
+/// `employee_number` (the keys an HR feed matches on; both are indexed).
+pub fn find_by_keys(
+    conn: &mut DbConn,
+    external_id: Option<&str>,
+    employee_number: Option<&str>,
+) -> Result<Vec<StoredResource>> {
+    if let Some(x) = external_id.filter(|x| !x.is_empty()) {
+        let rows: Vec<ResourceRow> = users::table
+            .filter(users::external_id.eq(x))
+            .select(columns())
+            .load(conn)?;
+        if !rows.is_empty() {
+            return rows.into_iter().map(StoredResource::try_from).collect();
+        }
+    }
+    if let Some(n) = employee_number.filter(|n| !n.is_empty()) {
+        let rows: Vec<ResourceRow> = users::table
+            .filter(users::employee_number.eq(n))
+            .select(columns())
+            .load(conn)?;
+        return rows.into_iter().map(StoredResource::try_from).collect();
+    }
+    Ok(Vec::new())
+}
+
+/// An HR-managed user (one with an `externalId` or `employeeNumber`): its id, keys and whether
+/// it is active.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyedUser {
+    /// The user id.
+    pub id: String,
+    /// `externalId`, if any.
+    pub external_id: Option<String>,
+    /// The enterprise `employeeNumber`, if any.
+    pub employee_number: Option<String>,
+    /// The `active` flag (false for leavers and pre-hires).
+    pub active: bool,
+}
+
+/// Every user with an `externalId` or an `employeeNumber` (no documents loaded).
+pub fn keyed(conn: &mut DbConn) -> Result<Vec<KeyedUser>> {
+    Ok(users::table
+        .filter(
+            users::external_id
+                .is_not_null()
+                .or(users::employee_number.is_not_null()),
+        )
+        .select((
+            users::id,
+            users::external_id,
+            users::employee_number,
+            users::active,
+        ))
+        .order(users::id)
+        .load(conn)?)
+}
+
+/// Restores a deactivated user in place as a rehire (same id, action `rehire`): suspended
+/// memberships are dropped, the lifecycle phase is settled and rules are applied again.
+pub fn rehire(tx: &mut Tx<'_>, former: StoredResource, mut doc: Value) -> Result<StoredResource> {
+    no_plain_password(&doc)?;
+    scim::lifecycle::settle(&mut doc, None, tx.now());
+    crate::lifecycle::drop_suspended(tx, &former.id)?;
+    update_row(tx, former, doc, "rehire")
+}
+
+/// Writes `doc` as the next version of the loaded user `current` (a replace with the version
+/// already checked by the caller, which read `current` in the same transaction). The phase is
+/// settled from the stored one and rules are applied.
+pub fn replace_loaded(
+    tx: &mut Tx<'_>,
+    current: StoredResource,
+    doc: Value,
+) -> Result<StoredResource> {
+    no_plain_password(&doc)?;
+    scim::patch::check_immutable(
+        ResourceKind::User,
+        scim::schema::Registry::global(),
+        &current.doc,
+        &doc,
+    )?;
+    let mut doc = doc;
+    let previous = scim::lifecycle::stored_phase(&current.doc);
+    scim::lifecycle::settle(&mut doc, Some(previous), tx.now());
+    update_row(tx, current, doc, "replace")
 }
 
 /// A deactivated (not pre-hire) user with the same `externalId`, or else `employeeNumber`, as

@@ -108,6 +108,51 @@ impl Tx<'_> {
         self.ctx
     }
 
+    /// Runs `f` in a savepoint: if it fails, its rows and events are rolled back and the rest
+    /// of the transaction goes on (used to reject one row of a batch, e.g. an HR import).
+    pub fn savepoint<T, E>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<crate::error::Error>,
+    {
+        /// The caller's error, or the database's while opening or releasing the savepoint.
+        enum Failed<E> {
+            Inner(E),
+            Db(diesel::result::Error),
+        }
+        impl<E> From<diesel::result::Error> for Failed<E> {
+            fn from(e: diesel::result::Error) -> Self {
+                Failed::Db(e)
+            }
+        }
+        let ctx = self.ctx;
+        let now = self.now;
+        let seq = self.seq;
+        let hash = self.hash.clone();
+        let unprotected = self.unprotected.clone();
+        let r = self.conn.transaction(|c| {
+            let mut inner = Tx {
+                conn: c,
+                ctx,
+                now,
+                seq,
+                hash,
+                unprotected,
+            };
+            let out = f(&mut inner).map_err(Failed::Inner)?;
+            Ok::<_, Failed<E>>((out, inner.seq, inner.hash, inner.unprotected))
+        });
+        match r {
+            Ok((out, seq, hash, unprotected)) => {
+                self.seq = seq;
+                self.hash = hash;
+                self.unprotected = unprotected;
+                Ok(out)
+            }
+            Err(Failed::Inner(e)) => Err(e),
+            Err(Failed::Db(e)) => Err(E::from(crate::error::Error::from(e))),
+        }
+    }
+
     /// Appends one event to the hash chain; returns its seq.
     pub fn append_event(
         &mut self,

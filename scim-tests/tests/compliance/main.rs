@@ -14,6 +14,7 @@ mod external_id;
 mod filter_agreement;
 mod filters;
 mod groups;
+mod import;
 mod lifecycle;
 mod limits;
 mod outage;
