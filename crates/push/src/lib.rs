@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod desired;
 pub mod engine;
 pub mod error;
+pub mod impact;
 pub mod mapping;
 pub mod ondemand;
 pub mod reconcile;

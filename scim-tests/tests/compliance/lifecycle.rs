@@ -699,6 +699,36 @@ async fn preview_changes_nothing_and_big_removals_need_confirm(app: TestApp) {
             .await;
         ids.push(u["id"].as_str().unwrap().to_string());
     }
+    // downstream apps: one scoped to a group that nests eng, one to an unrelated group, one to
+    // everybody (memberships do not decide what it receives)
+    let parent = c.group("all-staff").await;
+    let other = c.group("other").await;
+    let nest = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": g}]}]});
+    let res = c
+        .app
+        .send(Method::PATCH, &format!("/Groups/{parent}"), &c.rw, &nest)
+        .await;
+    assert_eq!(res.status(), 200);
+    let mut target_ids = Vec::new();
+    for (name, scope) in [
+        ("wiki", json!({"type": "groups", "groups": [parent]})),
+        ("crm", json!({"type": "groups", "groups": [other]})),
+        ("mail", json!({"type": "all"})),
+    ] {
+        let res = c
+            .admin_req(
+                Method::POST,
+                "/targets",
+                Some(
+                    &json!({"name": name, "baseUrl": "http://127.0.0.1:9/scim/v2",
+                    "auth": {"type": "bearer", "token": "t"}, "scope": scope}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "target {name}");
+        target_ids.push(res.json::<Value>().await.unwrap()["id"].clone());
+    }
     let before = c.app.event_count();
     let body = json!({"id": rule, "name": "eng", "filter": format!("{ENTERPRISE}:department eq \"Ops\""), "groups": [g]});
     let res = c
@@ -711,6 +741,12 @@ async fn preview_changes_nothing_and_big_removals_need_confirm(app: TestApp) {
     assert_eq!(p["gain"][0]["id"], ids[4]);
     assert_eq!(p["gain"][0]["groups"], json!([g]));
     assert_eq!(p["needsConfirm"], true, "threshold is 2 in this test");
+    // the change reaches the wiki (eng is nested in its group) and no other app
+    assert_eq!(
+        p["targets"],
+        json!([{"id": target_ids[0], "name": "wiki", "groups": [g], "scope": "groups", "users": 5}]),
+        "{p}"
+    );
     assert_eq!(c.app.event_count(), before, "preview changed nothing");
     assert_eq!(c.memberships(&ids[0]).len(), 1);
     // the change itself needs ?confirm=true

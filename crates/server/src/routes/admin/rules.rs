@@ -249,17 +249,21 @@ pub async fn preview(
                 rules::get(c, id)?;
             }
             let id = existing.clone().unwrap_or_default();
-            rules::preview(
+            let p = rules::preview(
                 c,
                 existing.as_deref(),
                 Some(&Compiled::from_input(&id, &input)),
-            )
+            )?;
+            let reached = targets_reached(c, &p)?;
+            Ok((p, reached))
         })
     })
     .await
     .map_err(not_found(&missing))?;
+    let (p, reached) = p;
     let mut out = p.to_json(grace);
     if let Some(o) = out.as_object_mut() {
+        o.insert("targets".into(), Value::Array(reached));
         o.insert(
             "needsConfirm".into(),
             Value::Bool(p.lost() as u64 > threshold),
@@ -267,4 +271,25 @@ pub async fn preview(
         o.insert("confirmThreshold".into(), json!(threshold));
     }
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// The push targets the previewed membership changes reach, each with the number of previewed
+/// users whose gained or lost groups are in its scope.
+fn targets_reached(c: &mut store::DbConn, p: &rules::Preview) -> store::Result<Vec<Value>> {
+    let changes = || p.gain.values().chain(p.lose.values());
+    let changed: std::collections::BTreeSet<String> =
+        changes().flat_map(|(_, g)| g.iter().cloned()).collect();
+    let reached = push::impact::targets_reached(c, &changed).map_err(|e| match e {
+        push::Error::Store(e) => e,
+        other => store::Error::Corrupt(other.to_string()),
+    })?;
+    Ok(reached
+        .iter()
+        .map(|t| {
+            let users = changes()
+                .filter(|(_, g)| g.iter().any(|g| t.groups.contains(g)))
+                .count();
+            t.to_json(users)
+        })
+        .collect())
 }
