@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use scim::resource::{MemberKind, MemberRef};
 
@@ -238,21 +239,49 @@ pub fn groups_of_transitive(
     Ok(out)
 }
 
-/// Adds a membership row and opens its period; false if it already existed. A manual add of a
-/// membership a rule holds makes it manual (a rule never removes a manual membership).
-pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
-    add_as(tx, group_id, m, source, true)
+/// Why a membership is being added: it decides which checks the add passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A SCIM client: refused for protected groups without `admin`; a request when approval is
+    /// required.
+    Client,
+    /// A rule's grant (configured by an admin): a request when approval is required.
+    Rule,
+    /// Undoing a suspension (access held before), or a governance decision (an approval, an
+    /// admin's grant): no check.
+    Settled,
 }
 
-/// [`add`] for lifecycle effects (rule grants, restoring suspended access): configured by an
-/// admin (the rule) or undoing a suspension, so protected groups do not refuse them.
-pub(crate) fn add_by_lifecycle(
+/// Adds a membership row and opens its period; false if it already existed, or if the group
+/// requires approval (an access request is opened instead, see [`crate::access_requests`]). A
+/// manual add of a membership a rule holds makes it manual (a rule never removes a manual
+/// membership).
+pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<bool> {
+    add_as(tx, group_id, m, source, None, Via::Client)
+}
+
+/// [`add`] for a rule's grant: configured by an admin, so protected groups do not refuse it,
+/// but a group that requires approval gets an access request like any other add.
+pub(crate) fn add_by_rule(
     tx: &mut Tx<'_>,
     group_id: &str,
     m: &Member,
     source: &str,
 ) -> Result<bool> {
-    add_as(tx, group_id, m, source, false)
+    add_as(tx, group_id, m, source, None, Via::Rule)
+}
+
+/// Adds a membership decided already: a restored suspension (with the end it had), an approved
+/// access request or an admin's grant (with the end they set). Neither protection nor approval
+/// applies; false if it already existed (the existing row is left as it is).
+pub(crate) fn add_settled(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    m: &Member,
+    source: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> Result<bool> {
+    add_as(tx, group_id, m, source, expires_at, Via::Settled)
 }
 
 fn add_as(
@@ -260,7 +289,8 @@ fn add_as(
     group_id: &str,
     m: &Member,
     source: &str,
-    check_protected: bool,
+    expires_at: Option<NaiveDateTime>,
+    via: Via,
 ) -> Result<bool> {
     let existing: Option<String> = group_members::table
         .filter(group_members::group_id.eq(group_id))
@@ -269,13 +299,19 @@ fn add_as(
         .first(tx.conn)
         .optional()?;
     if let Some(held_by) = existing {
-        if source == MANUAL && held_by != MANUAL {
+        if via != Via::Settled && source == MANUAL && held_by != MANUAL {
             set_source(tx, group_id, &m.id, MANUAL)?;
         }
         return Ok(false);
     }
-    if check_protected {
+    if via == Via::Client {
         protected::check(tx, group_id, Change::Members)?;
+    }
+    if via != Via::Settled {
+        if let Some(governed_by) = crate::governance::approval_needed(tx.conn, group_id)? {
+            crate::access_requests::open(tx, group_id, m, source, &governed_by)?;
+            return Ok(false);
+        }
     }
     let now = tx.now();
     diesel::insert_into(group_members::table)
@@ -285,9 +321,13 @@ fn add_as(
             group_members::member_type.eq(&m.member_type),
             group_members::source.eq(source),
             group_members::added.eq(now),
+            group_members::expires_at.eq(expires_at),
         ))
         .execute(tx.conn)?;
     history::open_membership(tx, group_id, &m.id, &m.member_type, source)?;
+    if let Some(at) = expires_at {
+        crate::governance::schedule(tx.conn, at)?;
+    }
     Ok(true)
 }
 
@@ -296,8 +336,9 @@ pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result
     remove_as(tx, group_id, member_id, true)
 }
 
-/// [`remove`] for lifecycle effects (a leaver losing access, a rule's grant ending): removing
-/// access is never blocked by a group's protection — leavers lose access at once.
+/// [`remove`] for lifecycle and governance effects (a leaver losing access, a rule's grant
+/// ending, a membership reaching its end): removing access is never blocked by a group's
+/// protection — leavers lose access at once.
 pub(crate) fn remove_by_lifecycle(
     tx: &mut Tx<'_>,
     group_id: &str,
@@ -384,6 +425,108 @@ pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) ->
         }
         None => remove(tx, group_id, member_id),
     }
+}
+
+/// Removes a member on a client's request ([`remove_manual`]) and withdraws a pending access
+/// request for it: a client that takes back an add that is waiting for approval means it no
+/// longer wants it. Returns whether the row was removed.
+pub(crate) fn remove_by_client(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<bool> {
+    crate::access_requests::withdraw(
+        tx,
+        crate::access_requests::Pending::Of(group_id, member_id),
+        "the client removed the member",
+    )?;
+    remove_manual(tx, group_id, member_id)
+}
+
+/// One membership row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Membership {
+    /// The group.
+    pub group_id: String,
+    /// The member.
+    pub member_id: String,
+    /// `User` or `Group`.
+    pub member_type: String,
+    /// `manual` or `rule:ID`.
+    pub source: String,
+    /// Since when.
+    pub added: NaiveDateTime,
+    /// When it ends by itself, if it does.
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+fn membership_columns() -> (
+    group_members::group_id,
+    group_members::member_id,
+    group_members::member_type,
+    group_members::source,
+    group_members::added,
+    group_members::expires_at,
+) {
+    (
+        group_members::group_id,
+        group_members::member_id,
+        group_members::member_type,
+        group_members::source,
+        group_members::added,
+        group_members::expires_at,
+    )
+}
+
+/// The membership of `member_id` in `group_id`, if any.
+pub fn membership(
+    conn: &mut DbConn,
+    group_id: &str,
+    member_id: &str,
+) -> Result<Option<Membership>> {
+    Ok(group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::member_id.eq(member_id))
+        .select(membership_columns())
+        .first(conn)
+        .optional()?)
+}
+
+/// Sets when a membership ends (`None`: never); false if there is no such membership.
+pub(crate) fn set_expiry(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> Result<bool> {
+    let n = diesel::update(
+        group_members::table
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::member_id.eq(member_id)),
+    )
+    .set(group_members::expires_at.eq(expires_at))
+    .execute(tx.conn)?;
+    if let (1, Some(at)) = (n, expires_at) {
+        crate::governance::schedule(tx.conn, at)?;
+    }
+    Ok(n == 1)
+}
+
+/// Up to `limit` memberships whose end is at or before `now`, earliest first.
+pub fn expired(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<Membership>> {
+    Ok(group_members::table
+        .filter(group_members::expires_at.le(now))
+        .order((
+            group_members::expires_at.asc(),
+            group_members::group_id.asc(),
+            group_members::member_id.asc(),
+        ))
+        .limit(limit)
+        .select(membership_columns())
+        .load(conn)?)
+}
+
+/// The earliest end of any membership.
+pub fn next_expiry(conn: &mut DbConn) -> Result<Option<NaiveDateTime>> {
+    Ok(group_members::table
+        .select(diesel::dsl::min(group_members::expires_at))
+        .first(conn)?)
 }
 
 /// The source of each direct membership of a member: `(group_id, source)`.
