@@ -457,6 +457,16 @@ mod tests {
     }
 
     #[test]
+    fn access_request_ttl_is_bounded() {
+        assert_eq!(serve(&[]).unwrap().lifecycle.access_request_ttl_days, 14);
+        let s = serve(&["--access-request-ttl-days", "3"]).unwrap();
+        assert_eq!(s.lifecycle.access_request_ttl_days, 3);
+        for bad in ["0", "3651", "-1"] {
+            assert!(serve(&["--access-request-ttl-days", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn protected_groups_are_a_comma_separated_list() {
         assert!(serve(&[]).unwrap().protected_groups.is_empty());
         let s = serve(&["--protected-groups", "Admins, 1f0c,Domain Admins"]).unwrap();

@@ -1080,7 +1080,137 @@ async fn bad_input_and_scopes(app: TestApp) {
     assert!(c.members(&g).await.is_empty());
 }
 
+/// Two schedulers (replicas) over one database expire each request and end each membership
+/// exactly once.
+async fn expiry_runs_once_across_replicas(app: TestApp) {
+    let c = Ctx::new(app);
+    let open = c.governed("contractors", json!({})).await;
+    let gated = c
+        .governed("finance-admins", json!({"requiresApproval": true}))
+        .await;
+    for i in 0..5 {
+        let u = c.user(&format!("temp{i}"), "Temp").await;
+        let res = c
+            .admin_api(
+                Method::POST,
+                &format!("/groups/{open}/members"),
+                &c.admin.jwt,
+                Some(&json!({"value": u, "durationDays": 2})),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        if i < 3 {
+            assert_eq!(
+                c.patch_group(&c.hr.jwt, &gated, &add_member(&u))
+                    .await
+                    .status(),
+                200
+            );
+        }
+    }
+    assert_eq!(c.members(&open).await.len(), 5);
+    assert_eq!(c.requests("pending").await.len(), 3);
+    c.advance(TimeDelta::days(15));
+    let store = c.app.state.store.clone();
+    let a = server::scheduler::Scheduler::new(store.clone(), std::time::Duration::ZERO);
+    let b = server::scheduler::Scheduler::new(store.clone(), std::time::Duration::ZERO);
+    let seq = c.head();
+    let (ra, rb) = tokio::join!(
+        tokio::task::spawn_blocking(move || a.run_due().unwrap()),
+        tokio::task::spawn_blocking(move || b.run_due().unwrap()),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.failed + rb.failed, 0, "{ra:?} {rb:?}");
+    let events = c.events_after(seq);
+    let count = |action: &str| events.iter().filter(|(a, ..)| a == action).count();
+    assert_eq!(count("membership.expired"), 5, "{events:?}");
+    assert_eq!(count("access.expired"), 3, "{events:?}");
+    assert_eq!(events.len(), 8, "nothing else, nothing twice");
+    assert!(c.members(&open).await.is_empty());
+    assert_eq!(c.requests("expired").await.len(), 3);
+}
+
+/// A leaver's time-bound membership is suspended with its end: restored before the end it
+/// keeps it, restored after it is not restored. A leaver's pending requests are withdrawn.
+async fn leavers_keep_ends_and_lose_pending_requests(app: TestApp) {
+    let c = Ctx::new(app);
+    let g = c.governed("on-call", json!({})).await;
+    let gated = c.governed("prod", json!({"requiresApproval": true})).await;
+    let dave = c.user("dave", "Ops").await;
+    let erin = c.user("erin", "Ops").await;
+    for (u, days) in [(&dave, 10), (&erin, 3)] {
+        let res = c
+            .admin_api(
+                Method::POST,
+                &format!("/groups/{g}/members"),
+                &c.admin.jwt,
+                Some(&json!({"value": u, "durationDays": days})),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    assert_eq!(
+        c.patch_group(&c.hr.jwt, &gated, &add_member(&dave))
+            .await
+            .status(),
+        200
+    );
+    let ends = |member: &str| {
+        let (g, m) = (g.clone(), member.to_string());
+        c.app
+            .state
+            .store
+            .read(|conn| store::members::membership(conn, &g, &m))
+            .unwrap()
+            .map(|m| m.expires_at)
+    };
+    let dave_end = ends(&dave).unwrap();
+    assert!(dave_end.is_some());
+    let active = |on: bool| ops(json!([{"op": "replace", "path": "active", "value": on}]));
+    for u in [&dave, &erin] {
+        let res = c
+            .app
+            .send(
+                Method::PATCH,
+                &format!("/Users/{u}"),
+                &c.hr.jwt,
+                &active(false),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert!(c.members(&g).await.is_empty(), "suspended");
+    let withdrawn = c.requests("withdrawn").await;
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0]["reason"], "user is inactive");
+    c.advance(TimeDelta::days(5));
+    c.run_due().await;
+    for u in [&dave, &erin] {
+        let res = c
+            .app
+            .send(
+                Method::PATCH,
+                &format!("/Users/{u}"),
+                &c.hr.jwt,
+                &active(true),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(
+        c.members(&g).await,
+        [dave.clone()],
+        "erin's end passed while away"
+    );
+    assert_eq!(ends(&dave), Some(dave_end), "dave keeps his end");
+    c.advance(TimeDelta::days(5) + TimeDelta::hours(1));
+    c.run_due().await;
+    assert!(c.members(&g).await.is_empty(), "and it still ends on time");
+}
+
 backend_tests!(
+    expiry_runs_once_across_replicas,
+    leavers_keep_ends_and_lose_pending_requests,
     patch_opens_a_request_that_is_approved_and_expires,
     self_approval_is_refused,
     denial_and_approver_list,
