@@ -353,8 +353,21 @@ fn check_grantable(tx: &mut Tx<'_>, r: &Request) -> Result<()> {
             }
             Err(e) => return Err(e),
         }
-    } else if let Err(Error::NotFound) = crate::groups::get(tx.conn, &r.member_id) {
-        return Err(conflict(format!("group {} no longer exists", r.member_id)));
+    } else {
+        match crate::groups::get(tx.conn, &r.member_id) {
+            Ok(_) => {
+                crate::members::check_no_cycle(tx.conn, &r.group_id, &r.member_id).map_err(|e| {
+                    match e {
+                        Error::Scim(s) => conflict(s.detail.into_owned()),
+                        other => other,
+                    }
+                })?
+            }
+            Err(Error::NotFound) => {
+                return Err(conflict(format!("group {} no longer exists", r.member_id)))
+            }
+            Err(e) => return Err(e),
+        }
     }
     if let Some(rule) = crate::rules::rule_of_source(&r.source) {
         let granted: i64 = rule_grants::table

@@ -144,13 +144,22 @@ fn resolve_approvers(conn: &mut DbConn, refs: &[MemberRef]) -> Result<Vec<Member
 /// itself, or the nearest group it is nested in (directly or not) that requires approval — a
 /// member of a nested group is a member of the outer group too. `None` if no approval is needed.
 pub(crate) fn approval_needed(conn: &mut DbConn, group_id: &str) -> Result<Option<String>> {
+    // while no group requires approval (one probe of a partial index), nothing to walk
+    let any: Option<String> = groups::table
+        .filter(groups::requires_approval)
+        .select(groups::id)
+        .first(conn)
+        .optional()?;
+    if any.is_none() {
+        return Ok(None);
+    }
     let mut seen: HashSet<String> = HashSet::from([group_id.to_string()]);
     let mut frontier = vec![group_id.to_string()];
     // one level of nesting per round; memberships never form a cycle, `seen` guards anyway
     while !frontier.is_empty() {
         let governed: Option<String> = groups::table
             .filter(groups::id.eq_any(&frontier))
-            .filter(groups::requires_approval.eq(true))
+            .filter(groups::requires_approval)
             .order(groups::id.asc())
             .select(groups::id)
             .first(conn)

@@ -440,7 +440,8 @@ pub(crate) fn remove_by_client(tx: &mut Tx<'_>, group_id: &str, member_id: &str)
 }
 
 /// One membership row.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = group_members)]
 pub struct Membership {
     /// The group.
     pub group_id: String,
@@ -456,24 +457,6 @@ pub struct Membership {
     pub expires_at: Option<NaiveDateTime>,
 }
 
-fn membership_columns() -> (
-    group_members::group_id,
-    group_members::member_id,
-    group_members::member_type,
-    group_members::source,
-    group_members::added,
-    group_members::expires_at,
-) {
-    (
-        group_members::group_id,
-        group_members::member_id,
-        group_members::member_type,
-        group_members::source,
-        group_members::added,
-        group_members::expires_at,
-    )
-}
-
 /// The membership of `member_id` in `group_id`, if any.
 pub fn membership(
     conn: &mut DbConn,
@@ -483,7 +466,7 @@ pub fn membership(
     Ok(group_members::table
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(member_id))
-        .select(membership_columns())
+        .select(Membership::as_select())
         .first(conn)
         .optional()?)
 }
@@ -518,7 +501,7 @@ pub fn expired(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<
             group_members::member_id.asc(),
         ))
         .limit(limit)
-        .select(membership_columns())
+        .select(Membership::as_select())
         .load(conn)?)
 }
 

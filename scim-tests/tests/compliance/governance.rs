@@ -688,6 +688,45 @@ async fn rules_bulk_nesting_and_withdrawal(app: TestApp) {
         3,
         "bob in treasury and vault, carl in desk"
     );
+    // a nesting that would make a cycle by the time it is approved is refused then
+    let outer = c.governed("all-finance", json!({})).await;
+    assert_eq!(
+        c.patch_group(&c.hr.jwt, &g, &add_member(&outer))
+            .await
+            .status(),
+        200
+    );
+    let outer_req = c
+        .requests("pending")
+        .await
+        .into_iter()
+        .find(|r| r["memberId"] == outer.as_str())
+        .unwrap();
+    assert_eq!(
+        c.patch_group(&c.hr.jwt, &outer, &add_member(&g))
+            .await
+            .status(),
+        200
+    );
+    let res = c
+        .decide(
+            &approver,
+            &id_of(&outer_req),
+            "approve",
+            json!({"reason": "x"}),
+        )
+        .await;
+    let e = assert_scim_error(res, 409, None).await;
+    assert!(e["detail"].as_str().unwrap().contains("cycle"), "{e}");
+    let res = c
+        .decide(
+            &approver,
+            &id_of(&outer_req),
+            "deny",
+            json!({"reason": "cycle"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
 
     // the client takes its adds back: the requests are withdrawn
     let remove = ops(json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]));
