@@ -28,7 +28,7 @@ use crate::conn::DbConn;
 use crate::error::{Error, Result};
 use crate::events::format_ts;
 use crate::members::{self, MANUAL};
-use crate::schema::{group_members, groups, rule_grants, users};
+use crate::schema::{groups, rule_grants, users};
 use crate::write::Tx;
 
 /// The scheduler job that expires undecided requests and memberships at their end.
@@ -99,18 +99,7 @@ fn unchanged(old: &Settings, new: &Settings) -> bool {
 /// Resolves approver references to existing Users or Groups (of the stated type, if given).
 fn resolve_approvers(conn: &mut DbConn, refs: &[MemberRef]) -> Result<Vec<MemberRef>> {
     let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
-    let user_ids: HashSet<String> = users::table
-        .filter(users::id.eq_any(&ids))
-        .select(users::id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let group_ids: HashSet<String> = groups::table
-        .filter(groups::id.eq_any(&ids))
-        .select(groups::id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+    let (user_ids, group_ids) = members::existing(conn, &ids)?;
     let at = format!("{}:approvers", scim::schema::GOVERNANCE_GROUP_SCHEMA);
     refs.iter()
         .enumerate()
@@ -153,31 +142,15 @@ pub(crate) fn approval_needed(conn: &mut DbConn, group_id: &str) -> Result<Optio
     if any.is_none() {
         return Ok(None);
     }
-    let mut seen: HashSet<String> = HashSet::from([group_id.to_string()]);
-    let mut frontier = vec![group_id.to_string()];
-    // one level of nesting per round; memberships never form a cycle, `seen` guards anyway
-    while !frontier.is_empty() {
-        let governed: Option<String> = groups::table
-            .filter(groups::id.eq_any(&frontier))
+    members::nearest_enclosing(conn, group_id, |conn, level| {
+        Ok(groups::table
+            .filter(groups::id.eq_any(level))
             .filter(groups::requires_approval)
             .order(groups::id.asc())
             .select(groups::id)
             .first(conn)
-            .optional()?;
-        if governed.is_some() {
-            return Ok(governed);
-        }
-        let parents: Vec<String> = group_members::table
-            .filter(group_members::member_id.eq_any(&frontier))
-            .filter(group_members::member_type.eq("Group"))
-            .select(group_members::group_id)
-            .load(conn)?;
-        frontier = parents
-            .into_iter()
-            .filter(|p| seen.insert(p.clone()))
-            .collect();
-    }
-    Ok(None)
+            .optional()?)
+    })
 }
 
 /// The governance settings of a group (defaults if it has none, or no longer exists).

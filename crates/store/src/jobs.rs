@@ -50,14 +50,19 @@ pub fn schedule(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Result<()> {
         .set(scheduled_jobs::due.eq(due))
         .execute(conn)?;
     if n == 0 {
-        diesel::insert_into(scheduled_jobs::table)
-            .values((
-                scheduled_jobs::id.eq(id),
-                scheduled_jobs::due.eq(due),
-                scheduled_jobs::attempts.eq(0i64),
-            ))
-            .execute(conn)?;
+        insert(conn, id, due)?;
     }
+    Ok(())
+}
+
+fn insert(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Result<()> {
+    diesel::insert_into(scheduled_jobs::table)
+        .values((
+            scheduled_jobs::id.eq(id),
+            scheduled_jobs::due.eq(due),
+            scheduled_jobs::attempts.eq(0i64),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -72,13 +77,7 @@ pub fn schedule_no_later(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Res
     .set(scheduled_jobs::due.eq(due))
     .execute(conn)?;
     if n == 0 && get(conn, id)?.is_none() {
-        diesel::insert_into(scheduled_jobs::table)
-            .values((
-                scheduled_jobs::id.eq(id),
-                scheduled_jobs::due.eq(due),
-                scheduled_jobs::attempts.eq(0i64),
-            ))
-            .execute(conn)?;
+        insert(conn, id, due)?;
     }
     Ok(())
 }

@@ -89,15 +89,13 @@ pub fn groups_of(conn: &mut DbConn, member_ids: &[String]) -> Result<Vec<(String
         .load(conn)?)
 }
 
-/// Checks that every reference names an existing User or Group (of the stated type, if given)
-/// and that a group does not list itself; returns `(id, type)` pairs.
-pub(crate) fn resolve(
+/// Which of `ids` are Users and which are Groups: `(user ids, group ids)`; ids of neither are
+/// in neither set.
+pub(crate) fn existing(
     conn: &mut DbConn,
-    group_id: &str,
-    refs: &[MemberRef],
-) -> Result<Vec<Member>> {
-    let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
-    let (user_ids, group_ids): (HashSet<String>, HashSet<String>) = match ids.as_slice() {
+    ids: &[&str],
+) -> Result<(HashSet<String>, HashSet<String>)> {
+    Ok(match ids {
         // one member (the usual PATCH): `=` keeps both statements cacheable
         [one] => (
             users::table
@@ -115,19 +113,30 @@ pub(crate) fn resolve(
         ),
         _ => (
             users::table
-                .filter(users::id.eq_any(&ids))
+                .filter(users::id.eq_any(ids))
                 .select(users::id)
                 .load::<String>(conn)?
                 .into_iter()
                 .collect(),
             groups::table
-                .filter(groups::id.eq_any(&ids))
+                .filter(groups::id.eq_any(ids))
                 .select(groups::id)
                 .load::<String>(conn)?
                 .into_iter()
                 .collect(),
         ),
-    };
+    })
+}
+
+/// Checks that every reference names an existing User or Group (of the stated type, if given)
+/// and that a group does not list itself; returns `(id, type)` pairs.
+pub(crate) fn resolve(
+    conn: &mut DbConn,
+    group_id: &str,
+    refs: &[MemberRef],
+) -> Result<Vec<Member>> {
+    let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+    let (user_ids, group_ids) = existing(conn, &ids)?;
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
         if r.value == group_id {
@@ -203,6 +212,34 @@ pub(crate) fn check_no_cycle(conn: &mut DbConn, group_id: &str, member: &str) ->
         }
     }
     Ok(())
+}
+
+/// The nearest group, among `group_id` and the groups it is nested in (directly or not), that
+/// `pick` chooses: `pick` gets one level of nesting at a time (`group_id` first, then its parent
+/// groups, then theirs) and returns the group it picks from that level, if any. `None` if no
+/// level has one. Memberships never form a cycle; a seen set guards the walk anyway.
+pub(crate) fn nearest_enclosing(
+    conn: &mut DbConn,
+    group_id: &str,
+    mut pick: impl FnMut(&mut DbConn, &[String]) -> Result<Option<String>>,
+) -> Result<Option<String>> {
+    let mut seen: HashSet<String> = HashSet::from([group_id.to_string()]);
+    let mut frontier = vec![group_id.to_string()];
+    while !frontier.is_empty() {
+        if let Some(found) = pick(conn, &frontier)? {
+            return Ok(Some(found));
+        }
+        let parents: Vec<String> = group_members::table
+            .filter(group_members::member_id.eq_any(&frontier))
+            .filter(group_members::member_type.eq("Group"))
+            .select(group_members::group_id)
+            .load(conn)?;
+        frontier = parents
+            .into_iter()
+            .filter(|p| seen.insert(p.clone()))
+            .collect();
+    }
+    Ok(None)
 }
 
 /// Every group each member belongs to, directly or through nested groups:
