@@ -281,6 +281,28 @@ pub enum Until {
     Days(i64),
 }
 
+impl Until {
+    /// The end of access granted at `now`: the earlier of this and `max_days` after `now`
+    /// (`None`: no end). An instant that is not in the future is `400 invalidValue`.
+    pub fn end(self, now: NaiveDateTime, max_days: Option<i64>) -> Result<Option<NaiveDateTime>> {
+        let asked = match self {
+            Until::Open => None,
+            Until::At(t) if t <= now => {
+                return Err(Error::Scim(scim::Error::invalid_value(
+                    "expiresAt: must be in the future",
+                )))
+            }
+            Until::At(t) => Some(t),
+            Until::Days(d) => Some(now + TimeDelta::days(d)),
+        };
+        let cap = max_days.map(|d| now + TimeDelta::days(d));
+        Ok(match (asked, cap) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        })
+    }
+}
+
 fn conflict(detail: String) -> Error {
     Error::Scim(scim::Error::conflict(detail))
 }
@@ -294,21 +316,7 @@ pub fn approve(tx: &mut Tx<'_>, id: &str, reason: &str, until: Until) -> Result<
     let r = pending(tx, id)?;
     let settings = crate::governance::check_decider(tx, &r, true)?;
     let now = tx.now();
-    let asked = match until {
-        Until::Open => None,
-        Until::At(t) if t <= now => {
-            return Err(Error::Scim(scim::Error::invalid_value(
-                "expiresAt: must be in the future",
-            )))
-        }
-        Until::At(t) => Some(t),
-        Until::Days(d) => Some(now + TimeDelta::days(d)),
-    };
-    let cap = settings.max_duration_days.map(|d| now + TimeDelta::days(d));
-    let expires = match (asked, cap) {
-        (Some(a), Some(c)) => Some(a.min(c)),
-        (a, c) => a.or(c),
-    };
+    let expires = until.end(now, settings.max_duration_days)?;
     check_grantable(tx, &r)?;
     let m = Member {
         id: r.member_id.clone(),

@@ -4,7 +4,8 @@
 //! undecided requests and memberships that reached their end.
 //!
 //! - **Settings** live in the group document; `groups.requires_approval` projects the flag so
-//!   that [`approval_needed`] costs a primary-key read per nesting level on every add.
+//!   that [`approval_needed`] costs one partial-index probe on every add while no group requires
+//!   approval, and a primary-key read per nesting level once some do.
 //! - **Who may change them**: like protected groups ([`crate::protected`]), the check runs where
 //!   the group is written, inside the write transaction: a writer without `admin`
 //!   ([`crate::WriteCtx::may_govern`]) gets `403` for any change, so an HR `scim.write` token
@@ -332,24 +333,8 @@ pub fn grant(
         return Err(Error::NotFound);
     };
     let now = tx.now();
-    let asked = match until {
-        access_requests::Until::Open => None,
-        access_requests::Until::At(t) if t <= now => {
-            return Err(Error::Scim(scim::Error::invalid_value(
-                "expiresAt: must be in the future",
-            )))
-        }
-        access_requests::Until::At(t) => Some(t),
-        access_requests::Until::Days(d) => Some(now + TimeDelta::days(d)),
-    };
     let governed_by = approval_needed(tx.conn, group_id)?.unwrap_or_else(|| group_id.to_string());
-    let cap = settings_of(tx.conn, &governed_by)?
-        .max_duration_days
-        .map(|d| now + TimeDelta::days(d));
-    let expires = match (asked, cap) {
-        (Some(a), Some(c)) => Some(a.min(c)),
-        (a, c) => a.or(c),
-    };
+    let expires = until.end(now, settings_of(tx.conn, &governed_by)?.max_duration_days)?;
     access_requests::withdraw(
         tx,
         access_requests::Pending::Of(group_id, &m.id),
