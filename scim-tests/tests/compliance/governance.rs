@@ -370,6 +370,33 @@ async fn patch_opens_a_request_that_is_approved_and_expires(app: TestApp) {
         after["expiresAt"].as_str().map(|s| &s[..16]),
         v["expiresAt"].as_str().map(|s| &s[..16])
     );
+    // the auditor reads the request's whole story through the audit API
+    let auditor = c.app.token(&["audit.read"]);
+    let res = c
+        .app
+        .req(
+            Method::GET,
+            &format!("/audit/v1/events?resourceType=AccessRequest&resourceId={rid}"),
+            &auditor,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page: Value = res.json().await.unwrap();
+    let story: Vec<(&str, &str)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        story,
+        [
+            ("access.requested", "hr"),
+            ("access.approved", "alice@example.com")
+        ]
+    );
     // nothing is left to do: the job is gone, and the chain verifies
     c.run_due().await;
     assert!(c
@@ -446,6 +473,30 @@ async fn self_approval_is_refused(app: TestApp) {
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(c.members(&g).await, [bob]);
+    // a requester may take its own request back by denying it
+    let carl = c.user("carl", "Ops").await;
+    assert_eq!(
+        c.patch_group(&both.jwt, &g, &add_member(&carl))
+            .await
+            .status(),
+        200
+    );
+    let carl_req = c
+        .requests("pending")
+        .await
+        .into_iter()
+        .find(|r| r["memberId"] == carl.as_str())
+        .unwrap();
+    let res = c
+        .decide(
+            &both,
+            &id_of(&carl_req),
+            "deny",
+            json!({"reason": "added by mistake"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(c.requests("denied").await.len(), 1);
 }
 
 /// A denial: recorded with its reason, grants nothing, and is final; approvers that are not
