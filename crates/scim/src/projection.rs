@@ -257,6 +257,77 @@ pub fn project(
     Value::Object(out)
 }
 
+/// [`project`] on an owned resource. With the default selection (no `attributes` or
+/// `excludedAttributes`, by far the most common request) the resource is changed in place:
+/// attributes returned `never` or only on `request` (and unknown sub-attributes) are removed, and
+/// nothing is copied. Other selections go through [`project`].
+pub fn project_owned(
+    resource: Value,
+    sel: &AttrSelection,
+    kind: ResourceKind,
+    registry: &Registry,
+) -> Value {
+    if !matches!(sel.mode, Mode::Default) {
+        return project(&resource, sel, kind, registry);
+    }
+    let Value::Object(mut obj) = resource else {
+        return resource;
+    };
+    obj.retain(|key, value| {
+        if let Some(ext) = registry.extension(kind, key) {
+            let Value::Object(ext_obj) = value else {
+                return false;
+            };
+            ext_obj.retain(|name, v| match ext.attr(name) {
+                Some(def) => keep_default(def, v),
+                None => false,
+            });
+            return !ext_obj.is_empty();
+        }
+        match registry
+            .find_attr(kind, &AttrPath::simple(key.as_str()))
+            .filter(|r| !r.is_extension())
+        {
+            Some(r) => keep_default(r.attr, value),
+            None => true,
+        }
+    });
+    Value::Object(obj)
+}
+
+/// The default selection for one attribute, in place: whether to keep it (after removing the
+/// sub-attributes the default selection does not return).
+fn keep_default(def: &AttributeDef, value: &mut Value) -> bool {
+    let always = match def.returned {
+        Returned::Never | Returned::Request => return false,
+        Returned::Always => true,
+        Returned::Default => false,
+    };
+    if !def.is_complex() {
+        return true;
+    }
+    let strip = |v: &mut Value| {
+        if let Value::Object(o) = v {
+            o.retain(|k, _| match def.sub_attr(k) {
+                Some(s) => match s.returned {
+                    Returned::Never => false,
+                    Returned::Request => always,
+                    Returned::Always | Returned::Default => true,
+                },
+                None => false,
+            });
+        }
+    };
+    match value {
+        Value::Array(items) => {
+            items.iter_mut().for_each(strip);
+            items.retain(|v| !is_empty(v));
+        }
+        v => strip(v),
+    }
+    true
+}
+
 /// Projects one top-level attribute value; `None` drops it.
 fn project_attr(
     sel: &AttrSelection,

@@ -252,3 +252,30 @@ fn returned_request_and_never_from_the_schema() {
             .wants("nickName")
     );
 }
+
+#[test]
+fn the_in_place_default_projection_matches_the_copying_one() {
+    use scim::projection::project_owned;
+    let reg = Registry::global();
+    let sel = AttrSelection::parse(None, None, ResourceKind::User, reg).unwrap();
+    let mut docs = vec![user()];
+    let mut odd = user();
+    odd["emails"] = json!([{"value": "a@example.com", "type": "work", "bogus": 1}, {"bogus": 2}]);
+    odd["name"] = json!({"unknown": "x"});
+    odd["password"] = json!("secret");
+    odd["notInSchema"] = json!(true);
+    odd["urn:roster:params:scim:schemas:extension:lifecycle:2.0:User"] =
+        json!({"phase": "active", "startDate": "2027-01-01T00:00:00Z"});
+    odd[ENTERPRISE_USER_SCHEMA]["nope"] = json!(1);
+    docs.push(odd);
+    for doc in docs {
+        let copied = project(&doc, &sel, ResourceKind::User, reg);
+        let owned = project_owned(doc.clone(), &sel, ResourceKind::User, reg);
+        assert_eq!(owned, copied, "{doc}");
+        assert_eq!(
+            serde_json::to_string(&owned).unwrap(),
+            serde_json::to_string(&copied).unwrap(),
+            "same order"
+        );
+    }
+}

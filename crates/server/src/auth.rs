@@ -283,6 +283,9 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 pub struct TokenCache {
     recheck: std::time::Duration,
     entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, CachedToken>>>,
+    /// Tokens whose signature and claims were verified, by the exact token text: a repeated
+    /// token skips the base64, JSON and HMAC work (its expiry is still checked every time).
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Claims>>>,
 }
 
 #[derive(Clone)]
@@ -300,6 +303,25 @@ impl TokenCache {
         TokenCache {
             recheck,
             entries: Default::default(),
+            verified: Default::default(),
+        }
+    }
+
+    /// The claims of `token` if it was verified before and is still within its validity.
+    fn verified(&self, token: &str, now: i64) -> Option<Claims> {
+        let verified = self.verified.lock().ok()?;
+        verified
+            .get(token)
+            .filter(|c| c.exp > now && c.nbf <= now)
+            .cloned()
+    }
+
+    fn remember(&self, token: &str, claims: &Claims) {
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= TOKEN_CACHE_MAX {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), claims.clone());
         }
     }
 
@@ -339,12 +361,19 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
         detail: "the bearer token is invalid, expired or revoked",
         presented: true,
     };
-    let data = jsonwebtoken::decode::<Claims>(token, &state.keys.decoding, &state.keys.validation)
-        .map_err(|e| {
-            tracing::info!(reason = %e, "bearer token rejected");
-            invalid()
-        })?;
-    let claims = data.claims;
+    let claims = match state.tokens.verified(token, Utc::now().timestamp()) {
+        Some(claims) => claims,
+        None => {
+            let data =
+                jsonwebtoken::decode::<Claims>(token, &state.keys.decoding, &state.keys.validation)
+                    .map_err(|e| {
+                        tracing::info!(reason = %e, "bearer token rejected");
+                        invalid()
+                    })?;
+            state.tokens.remember(token, &data.claims);
+            data.claims
+        }
+    };
     let record = match state.tokens.get(&claims.jti) {
         Some(record) => record,
         None => {

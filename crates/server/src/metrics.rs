@@ -10,6 +10,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::Value;
@@ -46,9 +47,13 @@ pub async fn record(
     let start = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res
+    let found = res
         .request()
-        .match_pattern()
+        .extensions()
+        .get::<crate::telemetry::RoutePattern>()
+        .map(|r| r.0.clone());
+    let route = found
+        .unwrap_or_else(|| res.request().match_pattern())
         .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16().to_string();
     metrics::counter!("roster_http_requests_total",

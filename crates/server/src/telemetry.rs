@@ -24,6 +24,11 @@ pub fn init() {
     };
 }
 
+/// The route pattern of a request (`/scim/v2/Users/{id}`), found once when its span opens and
+/// kept in the request's extensions for the metrics (finding it walks the route table).
+#[derive(Debug, Clone)]
+pub struct RoutePattern(pub Option<String>);
+
 /// The root span of every request, as `tracing-actix-web`'s default but with the path alone as
 /// `http.target`: the query string can carry what must not be logged (a filter on `password`,
 /// a token a client put in the URL), and every line logged during the request repeats the span.
@@ -37,7 +42,11 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             .get::<tracing_actix_web::RequestId>()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let pattern = request.match_pattern();
+        request
+            .extensions_mut()
+            .insert(RoutePattern(pattern.clone()));
+        let route = pattern.unwrap_or_else(|| "default".into());
         let method = request.method().as_str().to_string();
         let client_ip = request
             .connection_info()

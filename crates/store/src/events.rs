@@ -120,7 +120,7 @@ pub fn head(conn: &mut DbConn) -> Result<(i64, String)> {
     Ok(event_head::table
         .find(1)
         .select((event_head::seq, event_head::hash))
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// The `action` of the event a prune appends.
@@ -206,7 +206,7 @@ pub fn by_seq(conn: &mut DbConn, seq: i64) -> Result<Option<Event>> {
     Ok(events::table
         .find(seq)
         .select(Event::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -135,12 +135,13 @@ fn resolve_approvers(conn: &mut DbConn, refs: &[MemberRef]) -> Result<Vec<Member
 /// member of a nested group is a member of the outer group too. `None` if no approval is needed.
 pub(crate) fn approval_needed(conn: &mut DbConn, group_id: &str) -> Result<Option<String>> {
     // while no group requires approval (one probe of a partial index), nothing to walk
-    let any: Option<String> = groups::table
-        .filter(groups::requires_approval)
-        .select(groups::id)
-        .first(conn)
-        .optional()?;
-    if any.is_none() {
+    // (EXISTS, not `LIMIT ?`: SQLite re-prepares a statement whenever a bound LIMIT is bound
+    // again, which costs more than the probe)
+    let any: bool = diesel::select(diesel::dsl::exists(
+        groups::table.filter(groups::requires_approval),
+    ))
+    .get_result(conn)?;
+    if !any {
         return Ok(None);
     }
     members::nearest_enclosing(conn, group_id, |conn, level| {
@@ -169,7 +170,7 @@ pub fn user_of_token_name(conn: &mut DbConn, name: &str) -> Result<Option<String
     Ok(users::table
         .filter(users::user_name_norm.eq(scim::resource::normalize_case(name)))
         .select(users::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -39,7 +39,7 @@ fn columns() -> (
 
 /// Loads one group (without members; see [`members::of_group`]).
 pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
-    let row: ResourceRow = groups::table.find(id).select(columns()).first(conn)?;
+    let row: ResourceRow = groups::table.find(id).select(columns()).get_result(conn)?;
     row.try_into()
 }
 

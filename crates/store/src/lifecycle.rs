@@ -71,7 +71,7 @@ fn membership_source(tx: &mut Tx<'_>, group_id: &str, user_id: &str) -> Result<O
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(user_id))
         .select(group_members::source)
-        .first(tx.conn)
+        .get_result(tx.conn)
         .optional()?)
 }
 
@@ -264,7 +264,7 @@ pub fn apply(tx: &mut Tx<'_>, user: &StoredResource) -> Result<()> {
     let next_expiry: Option<NaiveDateTime> = rule_grants::table
         .filter(rule_grants::user_id.eq(uid))
         .select(diesel::dsl::min(rule_grants::expires))
-        .first(tx.conn)?;
+        .get_result(tx.conn)?;
     let next = [next_change(&user.doc, phase, now), next_expiry]
         .into_iter()
         .flatten()

@@ -346,7 +346,7 @@ fn add_as(
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(&m.id))
         .select(group_members::source)
-        .first(tx.conn)
+        .get_result(tx.conn)
         .optional()?;
     if let Some(held_by) = existing {
         if via != Via::Settled && source == MANUAL && held_by != MANUAL {
@@ -432,7 +432,7 @@ pub(crate) fn set_source(
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(member_id))
         .select(group_members::member_type)
-        .first(tx.conn)
+        .get_result(tx.conn)
         .optional()?;
     let Some(member_type) = member_type else {
         return Ok(());
@@ -466,7 +466,7 @@ pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) ->
                 .filter(group_members::group_id.eq(group_id))
                 .filter(group_members::member_id.eq(member_id))
                 .select(group_members::source)
-                .first(tx.conn)
+                .get_result(tx.conn)
                 .optional()?;
             if source.as_deref() == Some(MANUAL) {
                 set_source(tx, group_id, member_id, &crate::rules::source_of(&rule))?;
@@ -523,7 +523,7 @@ pub fn membership(
         .filter(group_members::group_id.eq(group_id))
         .filter(group_members::member_id.eq(member_id))
         .select(Membership::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -565,7 +565,7 @@ pub fn expired(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<
 pub fn next_expiry(conn: &mut DbConn) -> Result<Option<NaiveDateTime>> {
     Ok(group_members::table
         .select(diesel::dsl::min(group_members::expires_at))
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// The source of each direct membership of a member: `(group_id, source)`.

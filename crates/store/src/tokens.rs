@@ -55,7 +55,7 @@ pub fn find(conn: &mut DbConn, jti: &str) -> Result<Option<TokenRecord>> {
     Ok(tokens::table
         .find(jti)
         .select(TokenRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -35,7 +35,7 @@ fn columns() -> (
 
 /// Loads one user.
 pub fn get(conn: &mut DbConn, id: &str) -> Result<StoredResource> {
-    let row: ResourceRow = users::table.find(id).select(columns()).first(conn)?;
+    let row: ResourceRow = users::table.find(id).select(columns()).get_result(conn)?;
     row.try_into()
 }
 
@@ -59,7 +59,7 @@ pub fn id_by_user_name(conn: &mut DbConn, name: &str) -> Result<Option<String>> 
     Ok(users::table
         .filter(users::user_name_norm.eq(scim::resource::normalize_case(name)))
         .select(users::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -483,7 +483,7 @@ pub fn password_hash(conn: &mut DbConn, id: &str) -> Result<Option<String>> {
     Ok(user_passwords::table
         .find(id)
         .select(user_passwords::hash)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -81,7 +81,7 @@ pub(crate) fn run<T>(
     let (seq, hash): (i64, String) = event_head::table
         .find(1)
         .select((event_head::seq, event_head::hash))
-        .first(conn)?;
+        .get_result(conn)?;
     let mut tx = Tx {
         conn,
         ctx,

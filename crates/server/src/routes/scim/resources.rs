@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use scim::projection::{project, AttrSelection};
+use scim::projection::{project_owned, AttrSelection};
 use scim::schema::{Registry, ResourceKind};
 use serde_json::Value;
 use store::StoredResource;
@@ -54,8 +54,8 @@ pub fn body<E: Endpoint>(
     base: &str,
     sel: &AttrSelection,
 ) -> Value {
-    project(
-        &E::render(r, related, base),
+    project_owned(
+        E::render(r, related, base),
         sel,
         E::KIND,
         Registry::global(),
