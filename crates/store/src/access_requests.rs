@@ -71,6 +71,10 @@ pub struct Request {
     pub reason: Option<String>,
     /// The end of the membership an approval granted, if it has one.
     pub access_expires: Option<NaiveDateTime>,
+    /// A JSON object: `sodConflicts`, the separation-of-duties policies granting it would
+    /// violate when it was opened (approving it then needs `acceptSodException`), and
+    /// `justification`, why an admin opened it explicitly ([`open_explicit`]).
+    pub notes: Option<String>,
 }
 
 /// The JSON view of a request (API answers and event bodies).
@@ -93,7 +97,15 @@ pub fn view(r: &Request) -> Value {
         "decidedAt": r.decided.map(format_ts),
         "reason": r.reason,
         "expiresAt": r.access_expires.map(format_ts),
+        "sodConflicts": note(r, "sodConflicts").unwrap_or_else(|| json!([])),
+        "justification": note(r, "justification"),
     })
+}
+
+/// One field of a request's notes.
+fn note(r: &Request, key: &str) -> Option<Value> {
+    let notes: Value = serde_json::from_str(r.notes.as_deref()?).ok()?;
+    notes.get(key).cloned()
 }
 
 fn not_found(id: &str) -> Error {
@@ -150,18 +162,36 @@ pub fn list(
     Ok((total, rows))
 }
 
+/// What a request is opened for, besides the membership.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Opening {
+    /// The names of the SoD policies its grant would violate.
+    pub sod_conflicts: Vec<String>,
+    /// The admin's reason, for an explicit request.
+    pub justification: Option<String>,
+}
+
 /// Opens the request to add `m` to `group_id` (asked for by `source`, required by the settings
-/// of `governed_by`), or returns the pending one: repeated adds are idempotent.
+/// of `governed_by`), or returns the pending one (false): repeated adds are idempotent.
 pub(crate) fn open(
     tx: &mut Tx<'_>,
     group_id: &str,
     m: &Member,
     source: &str,
     governed_by: &str,
-) -> Result<Request> {
+    opening: Opening,
+) -> Result<(Request, bool)> {
     if let Some(r) = pending_of(tx.conn, group_id, &m.id)? {
-        return Ok(r);
+        return Ok((r, false));
     }
+    let mut notes = serde_json::Map::new();
+    if !opening.sod_conflicts.is_empty() {
+        notes.insert("sodConflicts".into(), Value::from(opening.sod_conflicts));
+    }
+    if let Some(j) = opening.justification {
+        notes.insert("justification".into(), Value::String(j));
+    }
+    let notes = (!notes.is_empty()).then(|| Value::Object(notes).to_string());
     let ctx = tx.ctx();
     let r = Request {
         id: uuid::Uuid::new_v4().to_string(),
@@ -179,6 +209,7 @@ pub(crate) fn open(
         decided: None,
         reason: None,
         access_expires: None,
+        notes,
     };
     diesel::insert_into(access_requests::table)
         .values((
@@ -192,6 +223,7 @@ pub(crate) fn open(
             access_requests::requested_by.eq(&r.requested_by),
             access_requests::requested_by_id.eq(&r.requested_by_id),
             access_requests::requested.eq(r.requested),
+            access_requests::notes.eq(&r.notes),
         ))
         .execute(tx.conn)?;
     tx.append_event(
@@ -205,7 +237,50 @@ pub(crate) fn open(
     // the scheduler looks at it soon and settles on its deadline (the time to live is the
     // server's setting)
     crate::governance::schedule(tx.conn, tx.now())?;
-    Ok(r)
+    Ok((r, true))
+}
+
+/// An admin opens a request explicitly (the admin API): for a group that requires approval, or
+/// for a membership that separation of duties refuses otherwise, so that an approver can accept
+/// the exception. Returns the request and whether it is new (false: the pending one). `404` for
+/// an unknown group, `400` for an unknown member, `409` if it is a member already.
+pub fn open_explicit(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member: &scim::resource::MemberRef,
+    reason: &str,
+) -> Result<(Request, bool)> {
+    crate::groups::get(tx.conn, group_id).map_err(|e| match e {
+        Error::NotFound => Error::Scim(scim::Error::not_found(format!(
+            "group {group_id} not found"
+        ))),
+        other => other,
+    })?;
+    let resolved = crate::members::resolve(tx.conn, group_id, std::slice::from_ref(member))?;
+    let Some(m) = resolved.into_iter().next() else {
+        return Err(Error::NotFound);
+    };
+    if crate::members::membership(tx.conn, group_id, &m.id)?.is_some() {
+        return Err(conflict(format!(
+            "{} is already a member of group {group_id}",
+            m.id
+        )));
+    }
+    let governed_by = crate::governance::approval_needed(tx.conn, group_id)?
+        .unwrap_or_else(|| group_id.to_string());
+    let found = crate::sod::conflicts(tx.conn, group_id, &m)?;
+    let opening = Opening {
+        sod_conflicts: crate::sod::policy_names(&found),
+        justification: Some(reason.to_string()),
+    };
+    open(
+        tx,
+        group_id,
+        &m,
+        crate::members::MANUAL,
+        &governed_by,
+        opening,
+    )
 }
 
 /// Closes a pending request with `status` (approved, denied, expired, withdrawn) as decided by
@@ -312,7 +387,18 @@ fn conflict(detail: String) -> Error {
 /// `until` and the governing group's `maxDurationDays`. Refused with 409 if the request was
 /// decided already or the membership can no longer be granted (the member or its rule grant is
 /// gone, the user is inactive).
-pub fn approve(tx: &mut Tx<'_>, id: &str, reason: &str, until: Until) -> Result<Request> {
+///
+/// If the grant would violate a separation-of-duties policy (checked now, not when the request
+/// was opened), it is refused with 409 naming the policy unless `accept_sod` is set: then the
+/// exception is recorded ([`crate::sod`]: a row and a `sod.exception_accepted` event per
+/// policy and user) and the membership granted.
+pub fn approve(
+    tx: &mut Tx<'_>,
+    id: &str,
+    reason: &str,
+    until: Until,
+    accept_sod: bool,
+) -> Result<Request> {
     let r = pending(tx, id)?;
     let settings = crate::governance::check_decider(tx, &r, true)?;
     let now = tx.now();
@@ -322,6 +408,17 @@ pub fn approve(tx: &mut Tx<'_>, id: &str, reason: &str, until: Until) -> Result<
         id: r.member_id.clone(),
         member_type: r.member_type.clone(),
     };
+    let found = crate::sod::conflicts(tx.conn, &r.group_id, &m)?;
+    if let Some(first) = found.first() {
+        if !accept_sod {
+            return Err(conflict(format!(
+                "separation of duties: {}; approve with \"acceptSodException\": true to accept \
+                 the exception (it is recorded), or deny the request",
+                crate::sod::describe(tx.conn, first)?
+            )));
+        }
+        crate::sod::accept(tx, &found, reason, &r.id)?;
+    }
     let added = crate::members::add_settled(tx, &r.group_id, &m, &r.source, expires)?;
     let closed = close(tx, &r, APPROVED, reason, expires.filter(|_| added))?;
     if added {

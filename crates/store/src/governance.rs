@@ -345,6 +345,10 @@ pub fn grant(
     if let (Some(at), Some(o)) = (expires, change.as_object_mut()) {
         o.insert("expiresAt".into(), Value::String(format_ts(at)));
     }
+    let found = crate::sod::conflicts(tx.conn, group_id, &m)?;
+    if !found.is_empty() {
+        return Err(crate::sod::refuse(tx, group_id, &m, &found));
+    }
     let created = members::add_settled(tx, group_id, &m, MANUAL, expires)?;
     if created {
         crate::groups::record_member_change_with(

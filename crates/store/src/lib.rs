@@ -26,6 +26,7 @@ pub mod resource;
 pub mod rules;
 pub mod schema;
 pub mod settings;
+pub mod sod;
 pub mod tokens;
 pub mod users;
 pub mod write;
@@ -147,8 +148,19 @@ impl Store {
         let mut c = self.writer_conn()?;
         let conn: &mut DbConn = &mut c;
         let clock = &self.clock;
-        let r = conn.transaction(|c| write::run(c, ctx, clock, f));
-        let (out, appended) = self.heal(&mut c, r)?;
+        let deferred = std::cell::RefCell::new(Vec::new());
+        let r = conn.transaction(|c| write::run(c, ctx, clock, &deferred, f));
+        let mut r = self.heal(&mut c, r);
+        let deferred = deferred.into_inner();
+        if !deferred.is_empty() {
+            let written = self.write_deferred(&mut c, ctx, deferred);
+            if let Ok((_, appended)) = &mut r {
+                *appended |= written;
+            } else if written {
+                self.committed();
+            }
+        }
+        let (out, appended) = r?;
         drop(c);
         if appended {
             if let Some(hook) = self.on_commit.get() {
@@ -156,6 +168,47 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Appends events queued by a write ([`write::Deferred`]: alerts about refused attempts) in
+    /// a transaction of their own; true if they were written. A failure is logged: the write's
+    /// own outcome stands.
+    fn write_deferred(
+        &self,
+        c: &mut PooledConn,
+        ctx: &WriteCtx,
+        deferred: Vec<write::Deferred>,
+    ) -> bool {
+        let conn: &mut DbConn = c;
+        let none = std::cell::RefCell::new(Vec::new());
+        let r = conn.transaction(|c| {
+            write::run(c, ctx, &self.clock, &none, |tx| {
+                for d in &deferred {
+                    tx.append_event(
+                        d.action,
+                        d.resource_type,
+                        &d.resource_id,
+                        0,
+                        None,
+                        Some(d.after.to_string()),
+                    )?;
+                }
+                Ok(())
+            })
+        });
+        match self.heal(c, r) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, events = deferred.len(), "could not record alert events");
+                false
+            }
+        }
+    }
+
+    fn committed(&self) {
+        if let Some(hook) = self.on_commit.get() {
+            hook();
+        }
     }
 
     /// Installs the hook called after each write that appended events (once per store; later

@@ -359,8 +359,29 @@ fn add_as(
         protected::check(tx, group_id, Change::Members)?;
     }
     if via != Via::Settled {
-        if let Some(governed_by) = crate::governance::approval_needed(tx.conn, group_id)? {
-            crate::access_requests::open(tx, group_id, m, source, &governed_by)?;
+        let approval = crate::governance::approval_needed(tx.conn, group_id)?;
+        let found = crate::sod::conflicts(tx.conn, group_id, m)?;
+        // a conflicting grant by a rule waits for an approver (refusing it would fail the HR
+        // write that triggered the rule); a client's conflicting add is refused, unless the
+        // group requires approval anyway
+        let governed_by = match (approval, via) {
+            (Some(g), _) => g,
+            (None, Via::Rule) if !found.is_empty() => group_id.to_string(),
+            (None, _) if !found.is_empty() => {
+                return Err(crate::sod::refuse(tx, group_id, m, &found))
+            }
+            (None, _) => String::new(),
+        };
+        if !governed_by.is_empty() {
+            let opening = crate::access_requests::Opening {
+                sod_conflicts: crate::sod::policy_names(&found),
+                justification: None,
+            };
+            let (_, new) =
+                crate::access_requests::open(tx, group_id, m, source, &governed_by, opening)?;
+            if new && !found.is_empty() {
+                crate::sod::alert(tx, group_id, m, &found, "access request opened");
+            }
             return Ok(Outcome::Unchanged);
         }
     }

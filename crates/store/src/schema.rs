@@ -261,6 +261,37 @@ diesel::table! {
         decided -> Nullable<Timestamp>,
         reason -> Nullable<Text>,
         access_expires -> Nullable<Timestamp>,
+        notes -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sod_policies (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        created -> Timestamp,
+        modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sod_policy_groups (policy_id, group_id) {
+        policy_id -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    sod_exceptions (id) {
+        id -> Text,
+        policy_id -> Text,
+        user_id -> Text,
+        accepted_by -> Text,
+        accepted_by_id -> Nullable<Text>,
+        reason -> Text,
+        access_request_id -> Nullable<Text>,
+        accepted -> Timestamp,
     }
 }
 
@@ -287,4 +318,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     suspended_memberships,
     scheduled_jobs,
     access_requests,
+    sod_policies,
+    sod_policy_groups,
+    sod_exceptions,
 );

@@ -7,6 +7,7 @@
 //! The closure then changes rows through [`Tx`], which appends events and history in the same
 //! transaction; the head is written back last.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
 use chrono::{DurationRound, NaiveDateTime, TimeDelta, Utc};
@@ -59,6 +60,17 @@ pub struct Tx<'a> {
     hash: String,
     /// Groups found unprotected in this transaction (see [`crate::protected::check`]).
     pub(crate) unprotected: HashSet<String>,
+    deferred: &'a RefCell<Vec<Deferred>>,
+}
+
+/// An event written after the transaction, in a transaction of its own, whether the first one
+/// commits or rolls back: an alert about a refused attempt (which rolls back what it tried).
+#[derive(Debug, Clone)]
+pub(crate) struct Deferred {
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub after: serde_json::Value,
 }
 
 /// The current instant, truncated to microseconds so that both backends store it exactly.
@@ -72,6 +84,7 @@ pub(crate) fn run<T>(
     conn: &mut DbConn,
     ctx: &WriteCtx,
     clock: &crate::clock::Clock,
+    deferred: &RefCell<Vec<Deferred>>,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
 ) -> Result<(T, bool)> {
     // Take the head lock first: every writer queues here.
@@ -89,6 +102,7 @@ pub(crate) fn run<T>(
         seq,
         hash,
         unprotected: HashSet::new(),
+        deferred,
     };
     let start_seq = seq;
     let out = f(&mut tx)?;
@@ -133,6 +147,7 @@ impl Tx<'_> {
         let seq = self.seq;
         let hash = self.hash.clone();
         let unprotected = self.unprotected.clone();
+        let deferred = self.deferred;
         let r = self.conn.transaction(|c| {
             let mut inner = Tx {
                 conn: c,
@@ -141,6 +156,7 @@ impl Tx<'_> {
                 seq,
                 hash,
                 unprotected,
+                deferred,
             };
             let out = f(&mut inner).map_err(Failed::Inner)?;
             Ok::<_, Failed<E>>((out, inner.seq, inner.hash, inner.unprotected))
@@ -155,6 +171,12 @@ impl Tx<'_> {
             Err(Failed::Inner(e)) => Err(e),
             Err(Failed::Db(e)) => Err(E::from(crate::error::Error::from(e))),
         }
+    }
+
+    /// Queues an event to be appended after this transaction, in a new one, even if this one
+    /// rolls back (see [`Deferred`]).
+    pub(crate) fn defer(&mut self, d: Deferred) {
+        self.deferred.borrow_mut().push(d);
     }
 
     /// Appends one event to the hash chain; returns its seq.

@@ -23,6 +23,7 @@ mod patch;
 mod protected;
 mod schema;
 mod secrets;
+mod sod;
 mod unicode;
 mod users;
 mod year;

@@ -84,7 +84,10 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         rule_grants,
         suspended_memberships,
         scheduled_jobs,
-        access_requests
+        access_requests,
+        sod_policies,
+        sod_policy_groups,
+        sod_exceptions
     )
 }
 

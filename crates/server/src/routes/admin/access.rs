@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 use store::access_requests::{self, Request, Until};
 
 use super::{json_body, request_id};
-use crate::auth::{AdminOrApprove, Approve, Auth};
+use scim::resource::MemberRef;
+
+use crate::auth::{Admin, AdminOrApprove, Approve, Auth};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -99,6 +101,7 @@ pub async fn get(
 struct Decision {
     reason: String,
     until: Until,
+    accept_sod: bool,
 }
 
 /// Reads an RFC 3339 instant (`field` names it in errors) as UTC, to the microsecond.
@@ -162,20 +165,71 @@ pub(crate) fn reason(body: &Map<String, Value>) -> Result<Option<String>, ApiErr
 fn decision(body: &web::Bytes, approving: bool) -> Result<Decision, ApiError> {
     let body = json_body(body)?;
     let allowed: &[&str] = if approving {
-        &["reason", "expiresAt", "durationDays"]
+        &["reason", "expiresAt", "durationDays", "acceptSodException"]
     } else {
         &["reason"]
     };
     let obj = object(&body, allowed)?;
     let reason = reason(obj)?.ok_or_else(|| invalid("reason: required"))?;
+    let accept_sod = match obj.get("acceptSodException") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("acceptSodException: must be true or false")),
+    };
     Ok(Decision {
         reason,
         until: until(obj)?,
+        accept_sod,
     })
 }
 
+/// `POST /admin/v1/access-requests` with `{"groupId", "memberId", "reason"}` (`admin`): opens a
+/// request explicitly, e.g. for a membership that separation of duties refuses otherwise, so
+/// that an approver can accept the exception. `201` with the request, `200` with the pending
+/// one if there is one.
+pub async fn open(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&body)?;
+    let obj = object(&body, &["groupId", "memberId", "reason"])?;
+    let field = |name: &str| match obj.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(invalid(format!("{name}: required, an id"))),
+    };
+    let group_id = field("groupId")?;
+    let member = MemberRef {
+        value: field("memberId")?,
+        kind: None,
+    };
+    let reason = reason(obj)?.ok_or_else(|| invalid("reason: required"))?;
+    let ctx = auth.principal.write_ctx(&request_id(&req));
+    let (r, new) = db::run(&state.store, move |s| {
+        s.write(&ctx, |tx| {
+            access_requests::open_explicit(tx, &group_id, &member, &reason)
+        })
+    })
+    .await?;
+    tracing::info!(request = %r.id, group_id = %r.group_id, member = %r.member_id, new, "access request opened by an admin");
+    let mut res = if new {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(res
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/admin/v1/access-requests/{}", r.id),
+        ))
+        .json(view(&state, &r)))
+}
+
 /// `POST /admin/v1/access-requests/{id}/approve` with `{"reason", "expiresAt"?,
-/// "durationDays"?}`: `200` with the request; the membership is granted.
+/// "durationDays"?, "acceptSodException"?}`: `200` with the request; the membership is granted.
+/// A grant that would violate a separation-of-duties policy is `409` unless
+/// `acceptSodException` is true (the exception is then recorded).
 pub async fn approve(
     auth: Auth<Approve>,
     state: web::Data<AppState>,
@@ -188,7 +242,7 @@ pub async fn approve(
     let id = path.into_inner();
     let r = db::run(&state.store, move |s| {
         s.write(&ctx, |tx| {
-            access_requests::approve(tx, &id, &d.reason, d.until)
+            access_requests::approve(tx, &id, &d.reason, d.until, d.accept_sod)
         })
     })
     .await?;

@@ -1,10 +1,11 @@
 //! Administration under `/admin/v1` (token scope `admin`): push targets, access rules,
-//! access requests (read with `admin` or `approve`, decided with `approve`) and admin grants of
-//! memberships.
+//! access requests (read with `admin` or `approve`, decided with `approve`), admin grants of
+//! memberships and separation-of-duties policies.
 
 pub mod access;
 pub mod grants;
 pub mod rules;
+pub mod sod;
 pub mod targets;
 
 use actix_web::http::Method;
@@ -61,6 +62,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/access-requests", read_requests, |r| {
             r.to(access::list)
         }),
+        endpoint(M::POST, "/access-requests", admin, |r| r.to(access::open)),
         endpoint(M::GET, "/access-requests/{id}", read_requests, |r| {
             r.to(access::get)
         }),
@@ -70,6 +72,14 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/access-requests/{id}/deny", approve, |r| {
             r.to(access::deny)
         }),
+        endpoint(M::GET, "/sod-policies", admin, |r| r.to(sod::list)),
+        endpoint(M::POST, "/sod-policies", admin, |r| r.to(sod::create)),
+        endpoint(M::GET, "/sod-policies/{id}", admin, |r| r.to(sod::get)),
+        endpoint(M::PUT, "/sod-policies/{id}", admin, |r| r.to(sod::replace)),
+        endpoint(M::DELETE, "/sod-policies/{id}", admin, |r| {
+            r.to(sod::delete)
+        }),
+        endpoint(M::GET, "/sod-violations", admin, |r| r.to(sod::violations)),
         endpoint(M::POST, "/groups/{id}/members", admin, |r| {
             r.to(grants::grant)
         }),
