@@ -119,7 +119,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<Request> {
     access_requests::table
         .find(id)
         .select(Request::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| not_found(id))
 }
@@ -131,7 +131,7 @@ pub fn pending_of(conn: &mut DbConn, group_id: &str, member_id: &str) -> Result<
         .filter(access_requests::member_id.eq(member_id))
         .filter(access_requests::status.eq(PENDING))
         .select(Request::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -321,13 +321,13 @@ pub struct Conflict {
     pub groups: Vec<String>,
 }
 
-/// Whether any policy exists: one probe of `sod_policy_groups`' primary key.
+/// Whether any policy exists: one probe of `sod_policy_groups`' primary key (an `EXISTS`, not
+/// `LIMIT ?`, which would make SQLite prepare the statement again on every call).
 fn any_policy(conn: &mut DbConn) -> Result<bool> {
-    Ok(sod_policy_groups::table
-        .select(sod_policy_groups::policy_id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
+    Ok(diesel::select(diesel::dsl::exists(
+        sod_policy_groups::table.select(sod_policy_groups::policy_id),
+    ))
+    .get_result(conn)?)
 }
 
 /// The users inside group `group_id`, directly or through nested groups, sorted; `None` if
