@@ -57,6 +57,16 @@ impl ListSpec<'_> {
     }
 }
 
+/// `totalResults` when the page itself tells it: a page shorter than asked for that is not past
+/// the end (it has rows, or it starts at the first one) ends the result set, so the total is the
+/// offset plus its rows. `None`: a `count(*)` is needed. A filter matching one user (the most
+/// common SCIM list request) thus costs one query, not two.
+pub(crate) fn total_from_page(spec: &ListSpec<'_>, rows: usize) -> Option<i64> {
+    let rows = i64::try_from(rows).ok()?;
+    let offset = spec.offset();
+    (rows < spec.limit() && (rows > 0 || offset == 0)).then(|| offset.saturating_add(rows))
+}
+
 /// The sort order of a listing: `key` (NULLs last ascending, first descending, when it can
 /// be NULL), then `id` ascending as a tiebreak when `key` is not unique.
 #[derive(Debug, Clone)]
@@ -538,6 +548,23 @@ pub fn cursor_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_page_tells_the_total_unless_it_is_past_the_end() {
+        let spec = |start: u64, count: u64| ListSpec {
+            filter: None,
+            sort_by: None,
+            descending: false,
+            start,
+            count,
+        };
+        assert_eq!(total_from_page(&spec(1, 100), 0), Some(0));
+        assert_eq!(total_from_page(&spec(1, 100), 1), Some(1));
+        assert_eq!(total_from_page(&spec(201, 100), 7), Some(207));
+        // a full page, or an empty one past the first, says nothing about the total
+        assert_eq!(total_from_page(&spec(1, 100), 100), None);
+        assert_eq!(total_from_page(&spec(301, 100), 0), None);
+    }
 
     fn order(ty: SortKeyType, nullable: bool) -> Order {
         Order {

@@ -81,21 +81,24 @@ pub fn list(conn: &mut DbConn, spec: &ListSpec<'_>) -> Result<(i64, Vec<StoredRe
         .filter
         .map(|f| filter_sql::users(f, backend))
         .transpose()?;
-    let mut total_q = users::table.select(diesel::dsl::count_star()).into_boxed();
-    if let Some(c) = cond.clone() {
-        total_q = total_q.filter(c);
-    }
-    let total: i64 = total_q.get_result(conn)?;
-    if spec.count == 0 || total == 0 {
-        return Ok((total, Vec::new()));
+    let count_all = |conn: &mut DbConn| -> Result<i64> {
+        let mut total_q = users::table.select(diesel::dsl::count_star()).into_boxed();
+        if let Some(c) = cond.clone() {
+            total_q = total_q.filter(c);
+        }
+        Ok(total_q.get_result(conn)?)
+    };
+    if spec.count == 0 {
+        return Ok((count_all(conn)?, Vec::new()));
     }
     let mut q = users::table.select(columns()).into_boxed();
-    if let Some(c) = cond {
+    if let Some(c) = cond.clone() {
         q = q.filter(c);
     }
     let order = listing::Order::new(ResourceKind::User, spec, backend)?;
     q = q.order(order.order_by(false));
     let rows: Vec<ResourceRow> = q.offset(spec.offset()).limit(spec.limit()).load(conn)?;
+    let total = listing::total_from_page(spec, rows.len()).map_or_else(|| count_all(conn), Ok)?;
     let page = rows
         .into_iter()
         .map(StoredResource::try_from)
