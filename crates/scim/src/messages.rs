@@ -6,13 +6,14 @@ use crate::schema::LIST_RESPONSE;
 
 /// A ListResponse; `itemsPerPage` is the number of `resources` on this page.
 pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    // built by hand: `json!` would copy every resource through `to_value`
+    let mut out = serde_json::Map::new();
+    out.insert("schemas".into(), json!([LIST_RESPONSE]));
+    out.insert("totalResults".into(), json!(total));
+    out.insert("startIndex".into(), json!(start_index));
+    out.insert("itemsPerPage".into(), json!(resources.len()));
+    out.insert("Resources".into(), Value::Array(resources));
+    Value::Object(out)
 }
 
 /// Query parameters of a list or `.search` request (RFC 7644 §3.4.2), as received.
