@@ -11,6 +11,7 @@
 pub mod process;
 pub mod proxy;
 pub mod push;
+pub mod webhook;
 
 use std::path::PathBuf;
 

@@ -14,6 +14,7 @@ pub mod fragment;
 pub mod groups;
 pub mod history;
 pub mod jobs;
+pub mod leases;
 pub mod lifecycle;
 pub mod listing;
 pub mod members;
@@ -26,6 +27,7 @@ pub mod schema;
 pub mod settings;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod write;
 
 use std::path::Path;
@@ -51,11 +53,12 @@ pub struct Store {
     url: DbUrl,
     readers: conn::DbPool,
     writer: conn::DbPool,
-    on_commit: std::sync::Arc<std::sync::OnceLock<CommitHook>>,
+    on_commit: std::sync::Arc<std::sync::RwLock<Vec<CommitHook>>>,
     clock: Clock,
 }
 
-/// Called after every write transaction that appended events (wakes the push workers).
+/// Called after every write transaction that appended events (wakes the push and webhook
+/// workers).
 pub type CommitHook = Box<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Store {
@@ -149,17 +152,21 @@ impl Store {
         let (out, appended) = self.heal(&mut c, r)?;
         drop(c);
         if appended {
-            if let Some(hook) = self.on_commit.get() {
-                hook();
+            if let Ok(hooks) = self.on_commit.read() {
+                for hook in hooks.iter() {
+                    hook();
+                }
             }
         }
         Ok(out)
     }
 
-    /// Installs the hook called after each write that appended events (once per store; later
-    /// calls are ignored and return `false`).
-    pub fn set_commit_hook(&self, hook: CommitHook) -> bool {
-        self.on_commit.set(hook).is_ok()
+    /// Adds a hook called after each write that appended events (the push engine and the
+    /// webhook worker each install one; shared by clones of this store).
+    pub fn add_commit_hook(&self, hook: CommitHook) {
+        if let Ok(mut hooks) = self.on_commit.write() {
+            hooks.push(hook);
+        }
     }
 
     /// Runs `f` in a plain transaction that does not touch the event log (tokens, settings).

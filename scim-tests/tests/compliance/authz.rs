@@ -34,6 +34,7 @@ fn concrete(pattern: &str) -> String {
     pattern
         .replace("{id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{user_id}", "2819c223-7f76-453a-919d-413861904646")
+        .replace("{delivery_id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{tail:.*}", "x")
 }
 

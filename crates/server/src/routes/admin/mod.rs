@@ -1,7 +1,9 @@
-//! Administration under `/admin/v1` (token scope `admin`): push targets, access rules.
+//! Administration under `/admin/v1` (token scope `admin`): push targets, access rules,
+//! webhooks.
 
 pub mod rules;
 pub mod targets;
+pub mod webhooks;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
@@ -51,6 +53,22 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/rules/{id}", admin, |r| r.to(rules::get)),
         endpoint(M::PUT, "/rules/{id}", admin, |r| r.to(rules::replace)),
         endpoint(M::DELETE, "/rules/{id}", admin, |r| r.to(rules::delete)),
+        endpoint(M::GET, "/webhooks", admin, |r| r.to(webhooks::list)),
+        endpoint(M::POST, "/webhooks", admin, |r| r.to(webhooks::create)),
+        endpoint(M::GET, "/webhooks/{id}", admin, |r| r.to(webhooks::get)),
+        endpoint(M::PUT, "/webhooks/{id}", admin, |r| r.to(webhooks::replace)),
+        endpoint(M::DELETE, "/webhooks/{id}", admin, |r| {
+            r.to(webhooks::delete)
+        }),
+        endpoint(M::GET, "/webhooks/{id}/deliveries", admin, |r| {
+            r.to(webhooks::deliveries)
+        }),
+        endpoint(
+            M::POST,
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            admin,
+            |r| r.to(webhooks::retry),
+        ),
     ]
 }
 
