@@ -5,7 +5,8 @@
 //!   and membership removals by one actor (a token, an import file, the scheduler) within
 //!   `mass_window`; one alert per actor per window;
 //! - **changes to sensitive groups**: any change to a protected group (`ROSTER_PROTECTED_GROUPS`,
-//!   also through nesting) or to a group whose governance extension says `requiresApproval`;
+//!   also through nesting), and a change to the approval settings of a group that requires
+//!   approval (its members change only through reviewed approvals and admin grants);
 //! - **a paused push target** (`target.pause`; the push engine writes its own alerts for
 //!   quarantine and the deletion threshold);
 //! - **an SoD violation attempt** (events with an action in [`SOD_ACTIONS`], written by the
@@ -294,21 +295,16 @@ impl Watcher {
                 reasons.push(json!({"reason": "protected", "protectedBy": by}));
             }
         }
-        // approval-required groups (the governance extension of the approvals work)
-        let requires = |d: Option<&Value>| {
-            d.and_then(|d| d.get(GOVERNANCE_GROUP))
-                .and_then(|g| g.get("requiresApproval"))
-                == Some(&Value::Bool(true))
+        // approval-required groups: their members change only through approvals and admin
+        // grants (reviewed, and audited as such); what is alerted is a change to the approval
+        // settings themselves, e.g. `requiresApproval` switched off
+        let settings = |d: Option<&Value>| d.and_then(|d| d.get(GOVERNANCE_GROUP)).cloned();
+        let (was, now) = (settings(before.as_ref()), settings(after.as_ref()));
+        let required = |g: &Option<Value>| {
+            g.as_ref().and_then(|g| g.get("requiresApproval")) == Some(&Value::Bool(true))
         };
-        let approval = requires(after.as_ref()) || requires(before.as_ref()) || {
-            // a membership-only event carries no document: read the group as it is now
-            e.action == "members"
-                && store::groups::get(conn, &e.resource_id)
-                    .map(|g| requires(Some(&g.doc)))
-                    .unwrap_or(false)
-        };
-        if approval {
-            reasons.push(json!({"reason": "requiresApproval"}));
+        if required(&was) && e.action != "delete" && was != now {
+            reasons.push(json!({"reason": "approvalSettingsChanged", "from": was, "to": now}));
         }
         if reasons.is_empty() {
             return Ok(None);

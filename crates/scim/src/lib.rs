@@ -6,6 +6,7 @@
 //! | [`schema`] | RFC 7643 §2, §6–8 | attribute definitions, the built-in User/Group/EnterpriseUser schemas, [`schema::Registry`], `/Schemas` and `/ResourceTypes` JSON |
 //! | [`path`] | RFC 7644 §3.10 | [`path::AttrPath`] (`urn:...:User:name.familyName`) |
 //! | [`filter`] | RFC 7644 §3.4.2.2 | filter parser, canonical `Display`, in-memory evaluator |
+//! | [`governance`] | — | Roster's Group governance extension (approval, approvers, maximum duration) |
 //! | [`limits`] | RFC 7644 §3.4.2.4, §3.12 | configurable request limits and their checks |
 //! | [`resource`] | RFC 7643 §2–4 | validation of create/replace bodies; projections for the store |
 //! | [`meta`] | RFC 7644 §3.14 | weak ETags over versions; timestamps |
@@ -20,6 +21,7 @@
 pub mod error;
 pub mod filter;
 pub mod fuzz;
+pub mod governance;
 pub mod lifecycle;
 pub mod limits;
 pub mod messages;

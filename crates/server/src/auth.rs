@@ -30,14 +30,26 @@ pub const SCIM_READ: &str = "scim.read";
 pub const SCIM_WRITE: &str = "scim.write";
 /// Read the compliance history under `/audit/v1`.
 pub const AUDIT_READ: &str = "audit.read";
-/// Administration: push targets, and membership changes of protected groups.
+/// Administration: push targets, rules, governance settings of groups, membership changes of
+/// protected groups.
 pub const ADMIN: &str = "admin";
+/// Deciding access requests (approve or deny).
+pub const APPROVE: &str = "approve";
+/// Either of `admin` and `approve` (reading access requests).
+pub const ADMIN_OR_APPROVE: &[&str] = &[ADMIN, APPROVE];
 
 /// Scrape Prometheus metrics at `/metrics`.
 pub const METRICS_READ: &str = "metrics.read";
 
 /// The scopes a token can carry.
-pub const SCOPES: [&str; 5] = [SCIM_READ, SCIM_WRITE, AUDIT_READ, ADMIN, METRICS_READ];
+pub const SCOPES: [&str; 6] = [
+    SCIM_READ,
+    SCIM_WRITE,
+    AUDIT_READ,
+    ADMIN,
+    APPROVE,
+    METRICS_READ,
+];
 
 /// Signing and verification keys.
 #[derive(Clone)]
@@ -182,14 +194,15 @@ impl Principal {
             actor_id: Some(self.jti.clone()),
             request_id: Some(request_id.to_string()),
             protected_groups: self.protected_groups.clone(),
+            may_govern: self.has(ADMIN),
         }
     }
 }
 
-/// Marker types naming the scope a route needs.
+/// Marker types naming the scopes a route accepts.
 pub trait Scope {
-    /// The scope string, or `None` for "any valid token".
-    const NAME: Option<&'static str>;
+    /// The scopes that admit a caller (any one of them); empty for "any valid token".
+    const ANY_OF: &'static [&'static str];
 }
 
 /// Any valid token.
@@ -200,32 +213,38 @@ pub struct ScimRead;
 pub struct ScimWrite;
 /// `audit.read`: the read-only compliance history under `/audit/v1`.
 pub struct AuditRead;
-
 /// `admin`: target and server administration under `/admin/v1`.
 pub struct Admin;
-
-impl Scope for Admin {
-    const NAME: Option<&'static str> = Some(ADMIN);
-}
-
+/// `approve`: deciding access requests.
+pub struct Approve;
+/// `admin` or `approve`: reading access requests (approvers need to see what they decide).
+pub struct AdminOrApprove;
 /// `metrics.read`: the Prometheus endpoint `/metrics`.
 pub struct MetricsRead;
 
-impl Scope for MetricsRead {
-    const NAME: Option<&'static str> = Some(METRICS_READ);
-}
-
 impl Scope for AnyScope {
-    const NAME: Option<&'static str> = None;
+    const ANY_OF: &'static [&'static str] = &[];
 }
 impl Scope for ScimRead {
-    const NAME: Option<&'static str> = Some(SCIM_READ);
+    const ANY_OF: &'static [&'static str] = &[SCIM_READ];
 }
 impl Scope for ScimWrite {
-    const NAME: Option<&'static str> = Some(SCIM_WRITE);
+    const ANY_OF: &'static [&'static str] = &[SCIM_WRITE];
 }
 impl Scope for AuditRead {
-    const NAME: Option<&'static str> = Some(AUDIT_READ);
+    const ANY_OF: &'static [&'static str] = &[AUDIT_READ];
+}
+impl Scope for Admin {
+    const ANY_OF: &'static [&'static str] = &[ADMIN];
+}
+impl Scope for Approve {
+    const ANY_OF: &'static [&'static str] = &[APPROVE];
+}
+impl Scope for AdminOrApprove {
+    const ANY_OF: &'static [&'static str] = ADMIN_OR_APPROVE;
+}
+impl Scope for MetricsRead {
+    const ANY_OF: &'static [&'static str] = &[METRICS_READ];
 }
 
 /// Extractor: an authenticated caller holding scope `S`.
@@ -377,10 +396,8 @@ impl<S: Scope + 'static> FromRequest for Auth<S> {
                 .clone();
             let token = bearer(&req)?;
             let principal = authenticate(&state, &token).await?;
-            if let Some(scope) = S::NAME {
-                if !principal.has(scope) {
-                    return Err(ApiError::Forbidden(scope).into());
-                }
+            if !S::ANY_OF.is_empty() && !S::ANY_OF.iter().any(|s| principal.has(s)) {
+                return Err(ApiError::Forbidden(S::ANY_OF).into());
             }
             Ok(Auth {
                 principal,

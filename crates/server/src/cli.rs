@@ -21,6 +21,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// parsed once at start-up: the size of the `serve` settings does not matter
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the SCIM server (migrates the database first).
     Serve(ServeArgs),
@@ -50,7 +52,7 @@ pub enum TokenCommand {
         /// Name of the token (who uses it; shown as the actor in the audit log).
         #[arg(long)]
         name: String,
-        /// Scope to grant (repeat for several): scim.read, scim.write, audit.read, admin, metrics.read.
+        /// Scope to grant (repeat for several): scim.read, scim.write, audit.read, admin, approve, metrics.read.
         #[arg(long = "scope", required = true, value_parser = clap::builder::PossibleValuesParser::new(auth::SCOPES))]
         scopes: Vec<String>,
         /// Days until the token expires.

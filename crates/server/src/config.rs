@@ -274,6 +274,16 @@ pub struct LifecycleArgs {
     )]
     pub rule_confirm_threshold: u64,
 
+    /// Days an access request may wait for a decision before the scheduler expires it
+    /// (docs/governance.md).
+    #[arg(
+        long = "access-request-ttl-days",
+        env = "ROSTER_ACCESS_REQUEST_TTL_DAYS",
+        default_value_t = 14,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub access_request_ttl_days: u32,
+
     /// Seconds added to the system clock for Roster's own time (write timestamps, lifecycle
     /// dates, grace periods). For rehearsals and tests only; leave 0 in production.
     #[arg(
@@ -290,6 +300,7 @@ impl Default for LifecycleArgs {
         LifecycleArgs {
             scheduler_interval_ms: 10_000,
             rule_confirm_threshold: 100,
+            access_request_ttl_days: 14,
             clock_offset_secs: 0,
         }
     }
@@ -568,6 +579,16 @@ mod tests {
             ["--max-page-size", "-1"],
         ] {
             assert!(serve(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn access_request_ttl_is_bounded() {
+        assert_eq!(serve(&[]).unwrap().lifecycle.access_request_ttl_days, 14);
+        let s = serve(&["--access-request-ttl-days", "3"]).unwrap();
+        assert_eq!(s.lifecycle.access_request_ttl_days, 3);
+        for bad in ["0", "3651", "-1"] {
+            assert!(serve(&["--access-request-ttl-days", bad]).is_err(), "{bad}");
         }
     }
 

@@ -23,9 +23,9 @@ pub enum ApiError {
         /// Whether a token was presented at all (RFC 6750 §3.1: no error code otherwise).
         presented: bool,
     },
-    /// The token lacks the scope the route needs.
-    #[error("forbidden: needs scope {0}")]
-    Forbidden(&'static str),
+    /// The token lacks the scope the route needs (any one of these).
+    #[error("forbidden: needs scope {}", .0.join(" or "))]
+    Forbidden(&'static [&'static str]),
     /// A bug or unexpected failure; the cause is logged, never returned.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -56,10 +56,13 @@ impl ApiError {
                 }
             },
             ApiError::Unauthorized { detail, .. } => scim::Error::new(401, None, *detail),
-            ApiError::Forbidden(scope) => scim::Error::new(
+            ApiError::Forbidden(scopes) => scim::Error::new(
                 403,
                 None,
-                format!("this token lacks the scope '{scope}' that this request needs"),
+                format!(
+                    "this token lacks the scope '{}' that this request needs",
+                    scopes.join("' or '")
+                ),
             ),
             ApiError::Internal(_) => {
                 scim::Error::new(500, None, "internal error; see the server log")

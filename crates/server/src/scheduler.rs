@@ -1,5 +1,6 @@
 //! The lifecycle scheduler: runs due jobs of `scheduled_jobs` (start and end dates, grace
-//! expiries, rule re-evaluations; see `store::jobs`).
+//! expiries, rule re-evaluations, undecided access requests and time-bound memberships; see
+//! `store::jobs`).
 //!
 //! Time is the store's [`store::Clock`], so tests move it instead of sleeping and call
 //! [`Scheduler::run_due`] to run what is due at once. Due work lives in the database, so a
@@ -21,6 +22,10 @@ const CLAIM: TimeDelta = TimeDelta::minutes(5);
 const RULE_BATCH: i64 = 200;
 /// Jobs loaded per look.
 const DUE_BATCH: i64 = 100;
+/// Access requests and memberships expired per transaction.
+const GOVERNANCE_BATCH: i64 = 200;
+/// How long an access request waits for a decision unless configured.
+pub const DEFAULT_ACCESS_REQUEST_TTL: TimeDelta = TimeDelta::days(14);
 
 /// The actor of the scheduler's writes in the audit log.
 pub const ACTOR: &str = "scheduler";
@@ -35,6 +40,7 @@ struct Inner {
     store: Store,
     owner: String,
     interval: Duration,
+    access_request_ttl: TimeDelta,
     stop: AtomicBool,
     wake: tokio::sync::Notify,
 }
@@ -51,15 +57,31 @@ pub struct RunReport {
 impl Scheduler {
     /// A scheduler over `store` looking for due work every `interval` (zero: only when asked).
     pub fn new(store: Store, interval: Duration) -> Scheduler {
+        Scheduler::build(store, interval, DEFAULT_ACCESS_REQUEST_TTL)
+    }
+
+    /// This scheduler, expiring access requests undecided for longer than `ttl`
+    /// (`ROSTER_ACCESS_REQUEST_TTL_DAYS`).
+    pub fn with_access_request_ttl(self, ttl: TimeDelta) -> Scheduler {
+        Scheduler::build(self.inner.store.clone(), self.inner.interval, ttl)
+    }
+
+    fn build(store: Store, interval: Duration, access_request_ttl: TimeDelta) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 store,
                 owner: format!("scheduler-{}", uuid::Uuid::new_v4()),
                 interval,
+                access_request_ttl,
                 stop: AtomicBool::new(false),
                 wake: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// How long an access request waits for a decision before it expires.
+    pub fn access_request_ttl(&self) -> TimeDelta {
+        self.inner.access_request_ttl
     }
 
     /// This replica's claim name.
@@ -114,6 +136,8 @@ impl Scheduler {
             })
         } else if let Some(rid) = id.strip_prefix("rule:") {
             self.run_rule(&ctx, id, rid)
+        } else if id == store::governance::JOB {
+            self.run_governance(&ctx)
         } else {
             s.admin(|c| jobs::cancel(c, id))
         };
@@ -144,6 +168,35 @@ impl Scheduler {
                 let done = store::rules::reevaluate_batch(tx, rule_id, RULE_BATCH)?;
                 if done && !jobs::finish(tx.conn, job, owner)? {
                     return Err(store::Error::LeaseLost);
+                }
+                Ok(done)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Expires undecided access requests and memberships at their end in batches, one write
+    /// transaction each (renewing the claim first); the last one reschedules the job at the next
+    /// deadline.
+    fn run_governance(&self, ctx: &WriteCtx) -> store::Result<()> {
+        let s = &self.inner.store;
+        let owner = self.inner.owner.as_str();
+        let job = store::governance::JOB;
+        let ttl = self.inner.access_request_ttl;
+        loop {
+            let done = s.write(ctx, |tx| {
+                let now = tx.now();
+                if !jobs::claim_renew(tx.conn, job, owner, now + CLAIM)? {
+                    return Err(store::Error::LeaseLost);
+                }
+                let done = store::governance::expire_due(tx, ttl, GOVERNANCE_BATCH)?;
+                if done {
+                    if !jobs::finish(tx.conn, job, owner)? {
+                        return Err(store::Error::LeaseLost);
+                    }
+                    store::governance::reschedule(tx, ttl)?;
                 }
                 Ok(done)
             })?;

@@ -61,7 +61,7 @@ mod tests {
         let r = load(&dir).unwrap();
         assert_eq!(
             r.extension_urns(ResourceKind::Group),
-            ["urn:acme:2.0:Group"]
+            [scim::schema::GOVERNANCE_GROUP_SCHEMA, "urn:acme:2.0:Group"]
         );
         std::fs::write(dir.join("Group/bad.json"), "{").unwrap();
         let e = load(&dir).unwrap_err().to_string();

@@ -39,7 +39,10 @@ impl Application {
         let scheduler = crate::scheduler::Scheduler::new(
             store.clone(),
             Duration::from_millis(args.lifecycle.scheduler_interval_ms),
-        );
+        )
+        .with_access_request_ttl(chrono::TimeDelta::days(i64::from(
+            args.lifecycle.access_request_ttl_days,
+        )));
         let keys = Keys::load(&store)?;
         crate::metrics::handle();
         let secret_key = args.db.secret_key()?;

@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use crate::access_requests;
 use crate::conn::DbConn;
 use crate::error::{Error, Result};
 use crate::filter_sql;
+use crate::governance;
 use crate::history;
 use crate::listing::{self, ListSpec};
 use crate::members::{self, Member, Outcome, MANUAL};
@@ -133,10 +135,12 @@ fn display_name_norm(doc: &Value) -> String {
     scim::resource::normalize_case(&scim::resource::group_projection(doc).display_name)
 }
 
-/// Creates a group; its members must exist.
+/// Creates a group; its members must exist. Governance settings need a writer with `admin`;
+/// if they require approval, the members become access requests (see [`members::add`]).
 pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member>)> {
-    let (doc, refs) = split_members(doc)?;
+    let (mut doc, refs) = split_members(doc)?;
     let id = uuid::Uuid::new_v4().to_string();
+    let requires_approval = governance::prepare(tx, &id, None, &mut doc, false)?;
     let resolved = members::resolve(tx.conn, &id, &refs)?;
     let now = tx.now();
     let text = doc.to_string();
@@ -151,6 +155,7 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member
             groups::version.eq(1i64),
             groups::doc.eq(&text),
             groups::doc_norm.eq(index_doc(&doc)),
+            groups::requires_approval.eq(requires_approval),
         ))
         .execute(tx.conn)?;
     for m in &resolved {
@@ -178,7 +183,13 @@ pub fn create(tx: &mut Tx<'_>, doc: Value) -> Result<(StoredResource, Vec<Member
 
 /// Writes a new version of a group's row (document, projections, version, modified), guarded
 /// by the version read in this transaction; returns the new version and the stored text.
-fn write_row(tx: &mut Tx<'_>, current: &StoredResource, doc: &Value) -> Result<(i64, String)> {
+/// `requires_approval` is the projection [`governance::prepare`] returned for `doc`.
+fn write_row(
+    tx: &mut Tx<'_>,
+    current: &StoredResource,
+    doc: &Value,
+    requires_approval: bool,
+) -> Result<(i64, String)> {
     let version = current.version + 1;
     let now = tx.now();
     let text = doc.to_string();
@@ -195,6 +206,7 @@ fn write_row(tx: &mut Tx<'_>, current: &StoredResource, doc: &Value) -> Result<(
         groups::version.eq(version),
         groups::doc.eq(&text),
         groups::doc_norm.eq(index_doc(doc)),
+        groups::requires_approval.eq(requires_approval),
     ))
     .execute(tx.conn)?;
     if n != 1 {
@@ -232,8 +244,20 @@ impl MemberChanges {
         Ok(())
     }
 
-    fn remove(&mut self, tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result<()> {
-        match members::remove_manual(tx, group_id, member_id)? {
+    /// Removes one member; `withdraw` also withdraws a pending access request for it.
+    fn remove(
+        &mut self,
+        tx: &mut Tx<'_>,
+        group_id: &str,
+        member_id: &str,
+        withdraw: bool,
+    ) -> Result<()> {
+        let outcome = if withdraw {
+            members::remove_by_client(tx, group_id, member_id)?
+        } else {
+            members::remove_manual(tx, group_id, member_id)?
+        };
+        match outcome {
             Outcome::Done => self.removed.push(member_id.to_string()),
             Outcome::SourceChanged => self.kept_by_rules.push(member_id.to_string()),
             Outcome::Unchanged => {}
@@ -262,7 +286,8 @@ impl MemberChanges {
     }
 }
 
-/// Makes the member list exactly `wanted`.
+/// Makes the member list exactly `wanted` (pending access requests for members not wanted are
+/// withdrawn).
 fn set_members(
     tx: &mut Tx<'_>,
     id: &str,
@@ -270,9 +295,15 @@ fn set_members(
     changes: &mut MemberChanges,
 ) -> Result<()> {
     let wanted_ids: BTreeSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+    let keep: Vec<&str> = wanted_ids.iter().copied().collect();
+    access_requests::withdraw(
+        tx,
+        access_requests::Pending::OfGroupExcept(id, &keep),
+        "the client replaced the member list without it",
+    )?;
     for m in members::of_group(tx.conn, id)? {
         if !wanted_ids.contains(m.id.as_str()) {
-            changes.remove(tx, id, &m.id)?;
+            changes.remove(tx, id, &m.id, false)?;
         }
     }
     for m in wanted {
@@ -290,7 +321,7 @@ pub fn replace(
 ) -> Result<(StoredResource, Vec<Member>)> {
     let current = get(tx.conn, id)?;
     check_version(current.version, if_match)?;
-    let (doc, refs) = split_members(doc)?;
+    let (mut doc, refs) = split_members(doc)?;
     scim::patch::check_immutable(
         scim::schema::ResourceKind::Group,
         scim::schema::Registry::global(),
@@ -298,11 +329,13 @@ pub fn replace(
         &doc,
     )?;
     check_rename(tx, id, &current.doc, &doc)?;
+    let requires_approval = governance::prepare(tx, id, Some(&current.doc), &mut doc, true)?;
     let wanted = members::resolve(tx.conn, id, &refs)?;
     let before_members = members::of_group(tx.conn, id)?;
+    // the row first: members are added under the governance settings of this request
+    let (version, text) = write_row(tx, &current, &doc, requires_approval)?;
     let mut changes = MemberChanges::default();
     set_members(tx, id, &wanted, &mut changes)?;
-    let (version, text) = write_row(tx, &current, &doc)?;
     let now = tx.now();
     let after_members = members::of_group(tx.conn, id)?;
     let mut after = snapshot_value(&doc, &after_members);
@@ -346,7 +379,17 @@ pub fn patch(
         ops,
         scim::schema::Registry::global(),
     )?;
+    let mut out = out;
     check_rename(tx, id, &current.doc, &out.doc)?;
+    let requires_approval = governance::prepare(tx, id, Some(&current.doc), &mut out.doc, false)?;
+    // a changed document is written first, so that members are added under the governance
+    // settings of this request
+    let doc_changed = out.doc != current.doc;
+    let written = if doc_changed {
+        Some(write_row(tx, &current, &out.doc, requires_approval)?)
+    } else {
+        None
+    };
     let mut changes = MemberChanges::default();
     for op in &out.members {
         match op {
@@ -357,12 +400,17 @@ pub fn patch(
             }
             MemberOp::Remove(ids) => {
                 for m in ids {
-                    changes.remove(tx, id, m)?;
+                    changes.remove(tx, id, m, true)?;
                 }
             }
             MemberOp::RemoveAll => {
+                access_requests::withdraw(
+                    tx,
+                    access_requests::Pending::OfGroup(id),
+                    "the client removed every member",
+                )?;
                 for m in members::of_group(tx.conn, id)? {
-                    changes.remove(tx, id, &m.id)?;
+                    changes.remove(tx, id, &m.id, false)?;
                 }
             }
             MemberOp::ReplaceAll(refs) => {
@@ -383,12 +431,14 @@ pub fn patch(
         .filter(|r| !added.contains(r))
         .cloned()
         .collect();
-    let doc_changed = out.doc != current.doc;
     if !doc_changed && added.is_empty() && removed.is_empty() && !changes.sources_changed() {
         return Ok(current);
     }
     let doc = out.doc;
-    let (version, text) = write_row(tx, &current, &doc)?;
+    let (version, text) = match written {
+        Some(w) => w,
+        None => write_row(tx, &current, &doc, requires_approval)?,
+    };
     let now = tx.now();
     let mut after = doc.clone();
     if let Some(obj) = after.as_object_mut() {
@@ -470,6 +520,19 @@ pub(crate) fn record_member_change_with(
     removed: &[String],
     extra: Value,
 ) -> Result<()> {
+    record_member_event(tx, group_id, "members", added, removed, extra)
+}
+
+/// [`record_member_change_with`] under another action than `members` (`membership.expired`,
+/// `membership.expiry_set`): a group event with a new version, like every membership change.
+pub(crate) fn record_member_event(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    action: &str,
+    added: &[String],
+    removed: &[String],
+    extra: Value,
+) -> Result<()> {
     let current = get(tx.conn, group_id)?;
     let version = current.version + 1;
     let now = tx.now();
@@ -481,14 +544,7 @@ pub(crate) fn record_member_change_with(
         c.extend(more);
     }
     let change = change.to_string();
-    let seq = tx.append_event(
-        "members",
-        TYPE.as_str(),
-        group_id,
-        version,
-        None,
-        Some(change),
-    )?;
+    let seq = tx.append_event(action, TYPE.as_str(), group_id, version, None, Some(change))?;
     history::open_version(
         tx,
         TYPE,

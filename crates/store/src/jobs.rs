@@ -1,7 +1,9 @@
 //! The scheduler's due work (`scheduled_jobs`): one row per job, found again after a restart.
 //!
 //! Jobs are keyed by what they settle: `user:ID` (a lifecycle date or a grace expiry of that
-//! user is due) and `rule:ID` (existing users are re-evaluated after a rule changed). A replica
+//! user is due), `rule:ID` (existing users are re-evaluated after a rule changed) and
+//! `governance` (undecided access requests and time-bound memberships reach their end, see
+//! [`crate::governance`]). A replica
 //! [`claim`]s a due job with a conditional UPDATE (only one replica's UPDATE matches the row
 //! while it is unclaimed or its claim has lapsed), then runs it in a write transaction that
 //! starts with [`finish`]: deleting the row *as its claimer*. If another replica took the job
@@ -48,13 +50,34 @@ pub fn schedule(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Result<()> {
         .set(scheduled_jobs::due.eq(due))
         .execute(conn)?;
     if n == 0 {
-        diesel::insert_into(scheduled_jobs::table)
-            .values((
-                scheduled_jobs::id.eq(id),
-                scheduled_jobs::due.eq(due),
-                scheduled_jobs::attempts.eq(0i64),
-            ))
-            .execute(conn)?;
+        insert(conn, id, due)?;
+    }
+    Ok(())
+}
+
+fn insert(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Result<()> {
+    diesel::insert_into(scheduled_jobs::table)
+        .values((
+            scheduled_jobs::id.eq(id),
+            scheduled_jobs::due.eq(due),
+            scheduled_jobs::attempts.eq(0i64),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Schedules job `id` at `due` unless it is already due earlier (a claim in progress is kept:
+/// the running job settles on its next deadline itself when it finishes).
+pub fn schedule_no_later(conn: &mut DbConn, id: &str, due: NaiveDateTime) -> Result<()> {
+    let n = diesel::update(
+        scheduled_jobs::table
+            .filter(scheduled_jobs::id.eq(id))
+            .filter(scheduled_jobs::due.gt(due)),
+    )
+    .set(scheduled_jobs::due.eq(due))
+    .execute(conn)?;
+    if n == 0 && get(conn, id)?.is_none() {
+        insert(conn, id, due)?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! write transaction: it locks `event_head`, changes resource and membership rows, appends the
 //! hash-chained event and maintains the history tables, all or nothing.
 
+pub mod access_requests;
 pub mod audit;
 pub mod clock;
 pub mod conn;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod filter_sql;
 pub mod fragment;
+pub mod governance;
 pub mod groups;
 pub mod history;
 pub mod jobs;

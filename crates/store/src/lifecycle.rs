@@ -19,6 +19,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use crate::access_requests;
 use crate::error::{Error, Result};
 use crate::events::format_ts;
 use crate::groups;
@@ -84,7 +85,7 @@ fn user_member(user_id: &str) -> Member {
 /// Makes (group, user) a member because rule `rule_id` grants it, unless it already is one.
 fn grant_membership(tx: &mut Tx<'_>, group_id: &str, user_id: &str, rule_id: &str) -> Result<()> {
     let source = source_of(rule_id);
-    if members::add_by_lifecycle(tx, group_id, &user_member(user_id), &source)? {
+    if members::add_by_rule(tx, group_id, &user_member(user_id), &source)? {
         groups::record_member_change_with(
             tx,
             group_id,
@@ -97,7 +98,9 @@ fn grant_membership(tx: &mut Tx<'_>, group_id: &str, user_id: &str, rule_id: &st
 }
 
 /// Ends (group, user) after rule `rule_id` stopped granting it, unless the membership is
-/// manual or another rule still grants it (the source then moves to that rule).
+/// manual or another rule still grants it (the source then moves to that rule). A request for
+/// it that waits for approval is withdrawn (and asked again for the other rule, if one grants
+/// it).
 fn revoke_membership(
     tx: &mut Tx<'_>,
     group_id: &str,
@@ -105,13 +108,21 @@ fn revoke_membership(
     rule_id: &str,
     reason: &str,
 ) -> Result<()> {
+    let others = rules::other_grants(tx.conn, group_id, user_id, rule_id)?;
     let Some(source) = membership_source(tx, group_id, user_id)? else {
+        let withdrawn = access_requests::withdraw(
+            tx,
+            access_requests::Pending::OfRule(rule_id, group_id, user_id),
+            reason,
+        )?;
+        if let (true, Some(other)) = (withdrawn > 0, others.first()) {
+            grant_membership(tx, group_id, user_id, other)?;
+        }
         return Ok(());
     };
     if source == MANUAL {
         return Ok(());
     }
-    let others = rules::other_grants(tx.conn, group_id, user_id, rule_id)?;
     if let Some(other) = others.first() {
         if source == source_of(rule_id) {
             members::set_source(tx, group_id, user_id, &source_of(other))?;
@@ -240,6 +251,11 @@ pub fn apply(tx: &mut Tx<'_>, user: &StoredResource) -> Result<()> {
 
     if phase == Phase::Inactive {
         suspend_manual(tx, uid)?;
+        access_requests::withdraw(
+            tx,
+            access_requests::Pending::OfMember(uid),
+            "user is inactive",
+        )?;
     } else {
         restore_suspended(tx, uid)?;
     }
@@ -303,16 +319,21 @@ fn notice(
     Ok(())
 }
 
-/// Takes an inactive user's manual memberships out of effect, keeping them to restore.
+/// Takes an inactive user's manual memberships out of effect, keeping them (with their end, if
+/// they have one) to restore.
 fn suspend_manual(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
-    let rows: Vec<(String, String)> = group_members::table
+    let rows: Vec<(String, String, Option<NaiveDateTime>)> = group_members::table
         .filter(group_members::member_id.eq(uid))
         .filter(group_members::source.eq(MANUAL))
         .order(group_members::group_id.asc())
-        .select((group_members::group_id, group_members::member_type))
+        .select((
+            group_members::group_id,
+            group_members::member_type,
+            group_members::expires_at,
+        ))
         .load(tx.conn)?;
     let now = tx.now();
-    for (group_id, member_type) in rows {
+    for (group_id, member_type, expires_at) in rows {
         members::remove_by_lifecycle(tx, &group_id, uid)?;
         diesel::delete(
             suspended_memberships::table
@@ -326,6 +347,7 @@ fn suspend_manual(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
                 suspended_memberships::member_id.eq(uid),
                 suspended_memberships::member_type.eq(&member_type),
                 suspended_memberships::suspended.eq(now),
+                suspended_memberships::expires_at.eq(expires_at),
             ))
             .execute(tx.conn)?;
         groups::record_member_change_with(
@@ -339,31 +361,35 @@ fn suspend_manual(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
     Ok(())
 }
 
-/// Gives a user that is active again the manual memberships suspended while it was inactive.
+/// Gives a user that is active again the manual memberships suspended while it was inactive
+/// (with the end they had; one whose end passed meanwhile is not restored). They were granted
+/// before, so neither protection nor approval applies.
 fn restore_suspended(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
-    let rows: Vec<(String, String)> = suspended_memberships::table
+    let rows: Vec<(String, String, Option<NaiveDateTime>)> = suspended_memberships::table
         .filter(suspended_memberships::member_id.eq(uid))
         .order(suspended_memberships::group_id.asc())
         .select((
             suspended_memberships::group_id,
             suspended_memberships::member_type,
+            suspended_memberships::expires_at,
         ))
         .load(tx.conn)?;
-    for (group_id, member_type) in rows {
+    let now = tx.now();
+    for (group_id, member_type, expires_at) in rows {
         diesel::delete(
             suspended_memberships::table
                 .filter(suspended_memberships::group_id.eq(&group_id))
                 .filter(suspended_memberships::member_id.eq(uid)),
         )
         .execute(tx.conn)?;
-        if !group_exists(tx, &group_id)? {
+        if !group_exists(tx, &group_id)? || expires_at.is_some_and(|t| t <= now) {
             continue;
         }
         let m = Member {
             id: uid.to_string(),
             member_type,
         };
-        if members::add_by_lifecycle(tx, &group_id, &m, MANUAL)? {
+        if members::add_settled(tx, &group_id, &m, MANUAL, expires_at)? {
             groups::record_member_change_with(
                 tx,
                 &group_id,
@@ -383,15 +409,28 @@ pub(crate) fn drop_suspended(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes everything lifecycle keeps about a deleted user.
+/// Removes everything lifecycle keeps about a deleted user (its pending access requests are
+/// withdrawn).
 pub(crate) fn forget_user(tx: &mut Tx<'_>, uid: &str) -> Result<()> {
     diesel::delete(rule_grants::table.filter(rule_grants::user_id.eq(uid))).execute(tx.conn)?;
     drop_suspended(tx, uid)?;
+    access_requests::withdraw(
+        tx,
+        access_requests::Pending::OfMember(uid),
+        "member deleted",
+    )?;
     jobs::cancel(tx.conn, &jobs::user_job(uid))
 }
 
-/// Removes everything lifecycle keeps about a deleted group.
+/// Removes everything lifecycle keeps about a deleted group (pending access requests to join
+/// it, or for it to join another group, are withdrawn).
 pub(crate) fn forget_group(tx: &mut Tx<'_>, gid: &str) -> Result<()> {
+    access_requests::withdraw(tx, access_requests::Pending::OfGroup(gid), "group deleted")?;
+    access_requests::withdraw(
+        tx,
+        access_requests::Pending::OfMember(gid),
+        "member deleted",
+    )?;
     diesel::delete(rule_grants::table.filter(rule_grants::group_id.eq(gid))).execute(tx.conn)?;
     diesel::delete(suspended_memberships::table.filter(suspended_memberships::group_id.eq(gid)))
         .execute(tx.conn)?;

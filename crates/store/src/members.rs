@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use scim::resource::{MemberKind, MemberRef};
 
@@ -88,15 +89,13 @@ pub fn groups_of(conn: &mut DbConn, member_ids: &[String]) -> Result<Vec<(String
         .load(conn)?)
 }
 
-/// Checks that every reference names an existing User or Group (of the stated type, if given)
-/// and that a group does not list itself; returns `(id, type)` pairs.
-pub(crate) fn resolve(
+/// Which of `ids` are Users and which are Groups: `(user ids, group ids)`; ids of neither are
+/// in neither set.
+pub(crate) fn existing(
     conn: &mut DbConn,
-    group_id: &str,
-    refs: &[MemberRef],
-) -> Result<Vec<Member>> {
-    let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
-    let (user_ids, group_ids): (HashSet<String>, HashSet<String>) = match ids.as_slice() {
+    ids: &[&str],
+) -> Result<(HashSet<String>, HashSet<String>)> {
+    Ok(match ids {
         // one member (the usual PATCH): `=` keeps both statements cacheable
         [one] => (
             users::table
@@ -114,19 +113,30 @@ pub(crate) fn resolve(
         ),
         _ => (
             users::table
-                .filter(users::id.eq_any(&ids))
+                .filter(users::id.eq_any(ids))
                 .select(users::id)
                 .load::<String>(conn)?
                 .into_iter()
                 .collect(),
             groups::table
-                .filter(groups::id.eq_any(&ids))
+                .filter(groups::id.eq_any(ids))
                 .select(groups::id)
                 .load::<String>(conn)?
                 .into_iter()
                 .collect(),
         ),
-    };
+    })
+}
+
+/// Checks that every reference names an existing User or Group (of the stated type, if given)
+/// and that a group does not list itself; returns `(id, type)` pairs.
+pub(crate) fn resolve(
+    conn: &mut DbConn,
+    group_id: &str,
+    refs: &[MemberRef],
+) -> Result<Vec<Member>> {
+    let ids: Vec<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+    let (user_ids, group_ids) = existing(conn, &ids)?;
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
         if r.value == group_id {
@@ -204,6 +214,34 @@ pub(crate) fn check_no_cycle(conn: &mut DbConn, group_id: &str, member: &str) ->
     Ok(())
 }
 
+/// The nearest group, among `group_id` and the groups it is nested in (directly or not), that
+/// `pick` chooses: `pick` gets one level of nesting at a time (`group_id` first, then its parent
+/// groups, then theirs) and returns the group it picks from that level, if any. `None` if no
+/// level has one. Memberships never form a cycle; a seen set guards the walk anyway.
+pub(crate) fn nearest_enclosing(
+    conn: &mut DbConn,
+    group_id: &str,
+    mut pick: impl FnMut(&mut DbConn, &[String]) -> Result<Option<String>>,
+) -> Result<Option<String>> {
+    let mut seen: HashSet<String> = HashSet::from([group_id.to_string()]);
+    let mut frontier = vec![group_id.to_string()];
+    while !frontier.is_empty() {
+        if let Some(found) = pick(conn, &frontier)? {
+            return Ok(Some(found));
+        }
+        let parents: Vec<String> = group_members::table
+            .filter(group_members::member_id.eq_any(&frontier))
+            .filter(group_members::member_type.eq("Group"))
+            .select(group_members::group_id)
+            .load(conn)?;
+        frontier = parents
+            .into_iter()
+            .filter(|p| seen.insert(p.clone()))
+            .collect();
+    }
+    Ok(None)
+}
+
 /// Every group each member belongs to, directly or through nested groups:
 /// `(member_id, group_id, direct)`, ordered by member then group.
 pub fn groups_of_transitive(
@@ -238,6 +276,27 @@ pub fn groups_of_transitive(
     Ok(out)
 }
 
+/// Why a membership is being added: it decides which checks the add passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A SCIM client: refused for protected groups without `admin`; a request when approval is
+    /// required.
+    Client,
+    /// A rule's grant (configured by an admin): a request when approval is required.
+    Rule,
+    /// Undoing a suspension (access held before), or a governance decision (an approval, an
+    /// admin's grant): no check.
+    Settled,
+}
+
+/// Adds a membership row and opens its period; false if it already existed, or if the group
+/// requires approval (an access request is opened instead, see [`crate::access_requests`]). A
+/// manual add of a membership a rule holds makes it manual (a rule never removes a manual
+/// membership).
+pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<Outcome> {
+    add_as(tx, group_id, m, source, None, Via::Client)
+}
+
 /// What a client's add or removal of one membership did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -247,25 +306,32 @@ pub(crate) enum Outcome {
     /// membership a rule held, added by hand, is now manual; a manual one, removed while a rule
     /// still grants it, stays, held by the rule. The caller records it in the group's event.
     SourceChanged,
-    /// Nothing changed.
+    /// Nothing changed (or an access request was opened instead).
     Unchanged,
 }
 
-/// Adds a membership row and opens its period. A manual add of a membership a rule holds makes
-/// it manual (a rule never removes a manual membership).
-pub(crate) fn add(tx: &mut Tx<'_>, group_id: &str, m: &Member, source: &str) -> Result<Outcome> {
-    add_as(tx, group_id, m, source, true)
-}
-
-/// [`add`] for lifecycle effects (rule grants, restoring suspended access): configured by an
-/// admin (the rule) or undoing a suspension, so protected groups do not refuse them.
-pub(crate) fn add_by_lifecycle(
+/// [`add`] for a rule's grant: configured by an admin, so protected groups do not refuse it,
+/// but a group that requires approval gets an access request like any other add.
+pub(crate) fn add_by_rule(
     tx: &mut Tx<'_>,
     group_id: &str,
     m: &Member,
     source: &str,
 ) -> Result<bool> {
-    Ok(add_as(tx, group_id, m, source, false)? == Outcome::Done)
+    Ok(add_as(tx, group_id, m, source, None, Via::Rule)? == Outcome::Done)
+}
+
+/// Adds a membership decided already: a restored suspension (with the end it had), an approved
+/// access request or an admin's grant (with the end they set). Neither protection nor approval
+/// applies; false if it already existed (the existing row is left as it is).
+pub(crate) fn add_settled(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    m: &Member,
+    source: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> Result<bool> {
+    Ok(add_as(tx, group_id, m, source, expires_at, Via::Settled)? == Outcome::Done)
 }
 
 fn add_as(
@@ -273,7 +339,8 @@ fn add_as(
     group_id: &str,
     m: &Member,
     source: &str,
-    check_protected: bool,
+    expires_at: Option<NaiveDateTime>,
+    via: Via,
 ) -> Result<Outcome> {
     let existing: Option<String> = group_members::table
         .filter(group_members::group_id.eq(group_id))
@@ -282,14 +349,20 @@ fn add_as(
         .first(tx.conn)
         .optional()?;
     if let Some(held_by) = existing {
-        if source == MANUAL && held_by != MANUAL {
+        if via != Via::Settled && source == MANUAL && held_by != MANUAL {
             set_source(tx, group_id, &m.id, MANUAL)?;
             return Ok(Outcome::SourceChanged);
         }
         return Ok(Outcome::Unchanged);
     }
-    if check_protected {
+    if via == Via::Client {
         protected::check(tx, group_id, Change::Members)?;
+    }
+    if via != Via::Settled {
+        if let Some(governed_by) = crate::governance::approval_needed(tx.conn, group_id)? {
+            crate::access_requests::open(tx, group_id, m, source, &governed_by)?;
+            return Ok(Outcome::Unchanged);
+        }
     }
     let now = tx.now();
     diesel::insert_into(group_members::table)
@@ -299,9 +372,13 @@ fn add_as(
             group_members::member_type.eq(&m.member_type),
             group_members::source.eq(source),
             group_members::added.eq(now),
+            group_members::expires_at.eq(expires_at),
         ))
         .execute(tx.conn)?;
     history::open_membership(tx, group_id, &m.id, &m.member_type, source)?;
+    if let Some(at) = expires_at {
+        crate::governance::schedule(tx.conn, at)?;
+    }
     Ok(Outcome::Done)
 }
 
@@ -310,8 +387,9 @@ pub(crate) fn remove(tx: &mut Tx<'_>, group_id: &str, member_id: &str) -> Result
     remove_as(tx, group_id, member_id, true)
 }
 
-/// [`remove`] for lifecycle effects (a leaver losing access, a rule's grant ending): removing
-/// access is never blocked by a group's protection — leavers lose access at once.
+/// [`remove`] for lifecycle and governance effects (a leaver losing access, a rule's grant
+/// ending, a membership reaching its end): removing access is never blocked by a group's
+/// protection — leavers lose access at once.
 pub(crate) fn remove_by_lifecycle(
     tx: &mut Tx<'_>,
     group_id: &str,
@@ -399,6 +477,95 @@ pub(crate) fn remove_manual(tx: &mut Tx<'_>, group_id: &str, member_id: &str) ->
         None if remove(tx, group_id, member_id)? => Ok(Outcome::Done),
         None => Ok(Outcome::Unchanged),
     }
+}
+
+/// Removes a member on a client's request ([`remove_manual`]) and withdraws a pending access
+/// request for it: a client that takes back an add that is waiting for approval means it no
+/// longer wants it.
+pub(crate) fn remove_by_client(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+) -> Result<Outcome> {
+    crate::access_requests::withdraw(
+        tx,
+        crate::access_requests::Pending::Of(group_id, member_id),
+        "the client removed the member",
+    )?;
+    remove_manual(tx, group_id, member_id)
+}
+
+/// One membership row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = group_members)]
+pub struct Membership {
+    /// The group.
+    pub group_id: String,
+    /// The member.
+    pub member_id: String,
+    /// `User` or `Group`.
+    pub member_type: String,
+    /// `manual` or `rule:ID`.
+    pub source: String,
+    /// Since when.
+    pub added: NaiveDateTime,
+    /// When it ends by itself, if it does.
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// The membership of `member_id` in `group_id`, if any.
+pub fn membership(
+    conn: &mut DbConn,
+    group_id: &str,
+    member_id: &str,
+) -> Result<Option<Membership>> {
+    Ok(group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::member_id.eq(member_id))
+        .select(Membership::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Sets when a membership ends (`None`: never); false if there is no such membership.
+pub(crate) fn set_expiry(
+    tx: &mut Tx<'_>,
+    group_id: &str,
+    member_id: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> Result<bool> {
+    let n = diesel::update(
+        group_members::table
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::member_id.eq(member_id)),
+    )
+    .set(group_members::expires_at.eq(expires_at))
+    .execute(tx.conn)?;
+    if let (1, Some(at)) = (n, expires_at) {
+        crate::governance::schedule(tx.conn, at)?;
+    }
+    Ok(n == 1)
+}
+
+/// Up to `limit` memberships whose end is at or before `now`, earliest first.
+pub fn expired(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<Vec<Membership>> {
+    Ok(group_members::table
+        .filter(group_members::expires_at.le(now))
+        .order((
+            group_members::expires_at.asc(),
+            group_members::group_id.asc(),
+            group_members::member_id.asc(),
+        ))
+        .limit(limit)
+        .select(Membership::as_select())
+        .load(conn)?)
+}
+
+/// The earliest end of any membership.
+pub fn next_expiry(conn: &mut DbConn) -> Result<Option<NaiveDateTime>> {
+    Ok(group_members::table
+        .select(diesel::dsl::min(group_members::expires_at))
+        .first(conn)?)
 }
 
 /// The source of each direct membership of a member: `(group_id, source)`.

@@ -13,12 +13,12 @@
 //! Renaming a protected group, or giving any group a protected displayName, is refused the
 //! same way (the name is what makes it protected, and what downstream apps often map roles by).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::{group_members, groups};
+use crate::schema::groups;
 use crate::write::Tx;
 
 /// The configured protected groups: ids and displayNames.
@@ -83,34 +83,17 @@ impl ProtectedGroups {
         if self.is_empty() {
             return Ok(None);
         }
-        let mut seen: HashSet<String> = HashSet::from([group_id.to_string()]);
-        let mut frontier = vec![group_id.to_string()];
-        // one level of nesting per round; memberships never form a cycle, `seen` guards anyway
-        while !frontier.is_empty() {
+        crate::members::nearest_enclosing(conn, group_id, |conn, level| {
             let rows: Vec<(String, String)> = groups::table
-                .filter(groups::id.eq_any(&frontier))
+                .filter(groups::id.eq_any(level))
                 .select((groups::id, groups::display_name_norm))
                 .load(conn)?;
-            let mut hits: Vec<String> = rows
+            Ok(rows
                 .into_iter()
                 .filter(|(id, name)| self.lists(id, name))
                 .map(|(id, _)| id)
-                .collect();
-            if !hits.is_empty() {
-                hits.sort();
-                return Ok(hits.into_iter().next());
-            }
-            let parents: Vec<String> = group_members::table
-                .filter(group_members::member_id.eq_any(&frontier))
-                .filter(group_members::member_type.eq("Group"))
-                .select(group_members::group_id)
-                .load(conn)?;
-            frontier = parents
-                .into_iter()
-                .filter(|p| seen.insert(p.clone()))
-                .collect();
-        }
-        Ok(None)
+                .min())
+        })
     }
 }
 

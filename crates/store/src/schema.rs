@@ -34,6 +34,7 @@ diesel::table! {
         version -> BigInt,
         doc -> Text,
         doc_norm -> Text,
+        requires_approval -> Bool,
     }
 }
 
@@ -44,6 +45,7 @@ diesel::table! {
         member_type -> Text,
         source -> Text,
         added -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -227,6 +229,7 @@ diesel::table! {
         member_id -> Text,
         member_type -> Text,
         suspended -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -238,6 +241,26 @@ diesel::table! {
         claimed_until -> Nullable<Timestamp>,
         attempts -> BigInt,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    access_requests (id) {
+        id -> Text,
+        group_id -> Text,
+        member_id -> Text,
+        member_type -> Text,
+        source -> Text,
+        governed_by -> Text,
+        status -> Text,
+        requested_by -> Text,
+        requested_by_id -> Nullable<Text>,
+        requested -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_by_id -> Nullable<Text>,
+        decided -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        access_expires -> Nullable<Timestamp>,
     }
 }
 
@@ -309,6 +332,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rule_grants,
     suspended_memberships,
     scheduled_jobs,
+    access_requests,
     webhooks,
     webhook_deliveries,
     worker_leases,

@@ -31,6 +31,9 @@ pub struct WriteCtx {
     /// `None` for writers that may (`admin` tokens, the CLI, internal writes). See
     /// [`crate::protected`].
     pub protected_groups: Option<std::sync::Arc<ProtectedGroups>>,
+    /// Whether this writer may change the governance settings of groups (a token with `admin`,
+    /// the CLI, internal writes); see [`crate::governance`].
+    pub may_govern: bool,
 }
 
 impl WriteCtx {
@@ -41,6 +44,7 @@ impl WriteCtx {
             actor_id: None,
             request_id: None,
             protected_groups: None,
+            may_govern: true,
         }
     }
 }

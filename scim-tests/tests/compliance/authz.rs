@@ -7,22 +7,25 @@ use scim_tests::{backend_tests, TestApp};
 use server::routes::{mounts, Access};
 
 /// The scope sets tried: none (no token at all), each scope alone, and combinations.
-const SCOPE_SETS: [&[&str]; 11] = [
+const SCOPE_SETS: [&[&str]; 13] = [
     &[],
     &["scim.read"],
     &["scim.write"],
     &["audit.read"],
     &["admin"],
+    &["approve"],
     &["metrics.read"],
     &["scim.read", "scim.write"],
     &["scim.read", "audit.read"],
     &["scim.write", "admin"],
+    &["scim.write", "approve"],
     &["scim.read", "scim.write", "audit.read", "admin"],
     &[
         "scim.read",
         "scim.write",
         "audit.read",
         "admin",
+        "approve",
         "metrics.read",
     ],
 ];
@@ -34,6 +37,7 @@ fn concrete(pattern: &str) -> String {
     pattern
         .replace("{id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{user_id}", "2819c223-7f76-453a-919d-413861904646")
+        .replace("{member_id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{delivery_id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{tail:.*}", "x")
 }
@@ -46,6 +50,8 @@ fn expected(access: Access, scopes: Option<&[&str]>) -> &'static str {
         (Access::AnyToken, Some(_)) => "allowed",
         (Access::Scope(s), Some(have)) if have.contains(&s) => "allowed",
         (Access::Scope(_), Some(_)) => "403",
+        (Access::AnyOf(any), Some(have)) if any.iter().any(|s| have.contains(s)) => "allowed",
+        (Access::AnyOf(_), Some(_)) => "403",
     }
 }
 

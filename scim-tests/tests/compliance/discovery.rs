@@ -47,7 +47,7 @@ async fn service_provider_config_is_truthful(app: TestApp) {
 async fn schemas_and_resource_types(app: TestApp) {
     let t = app.token(&["scim.read"]);
     let body: Value = app.get("/Schemas", &t).await.json().await.unwrap();
-    assert_eq!(body["totalResults"], 4);
+    assert_eq!(body["totalResults"], 5);
     let ids: Vec<&str> = body["Resources"]
         .as_array()
         .unwrap()
@@ -59,6 +59,7 @@ async fn schemas_and_resource_types(app: TestApp) {
         "urn:ietf:params:scim:schemas:core:2.0:Group",
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
         "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User",
+        "urn:roster:params:scim:schemas:extension:governance:2.0:Group",
     ] {
         assert!(ids.contains(&want), "{want} in {ids:?}");
     }
@@ -89,6 +90,16 @@ async fn schemas_and_resource_types(app: TestApp) {
     assert_eq!(
         rt["schemaExtensions"][0]["schema"],
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    );
+    let rt: Value = app
+        .get("/ResourceTypes/Group", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rt["schemaExtensions"],
+        serde_json::json!([{"schema": "urn:roster:params:scim:schemas:extension:governance:2.0:Group", "required": false}])
     );
     let res = app.get("/ResourceTypes/Nope", &t).await;
     scim_tests::assert_scim_error(res, 404, None).await;

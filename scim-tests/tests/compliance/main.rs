@@ -13,6 +13,7 @@ mod events;
 mod external_id;
 mod filter_agreement;
 mod filters;
+mod governance;
 mod groups;
 mod import;
 mod lifecycle;

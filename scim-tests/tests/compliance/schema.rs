@@ -83,7 +83,8 @@ fn declared() -> BTreeMap<&'static str, Vec<String>> {
         rules,
         rule_grants,
         suspended_memberships,
-        scheduled_jobs
+        scheduled_jobs,
+        access_requests
     )
 }
 

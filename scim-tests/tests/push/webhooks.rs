@@ -139,8 +139,12 @@ async fn joiner_mover_leaver_are_signed_and_the_leaver_names_the_manager(app: Te
     assert_eq!(user["manager"]["email"], "boss@example.com");
 
     let hid = hook["id"].as_str().unwrap();
-    let list = deliveries(&app, &admin, hid, "?status=delivered").await;
-    assert_eq!(list.len(), 4);
+    // the receiver answered before Roster recorded the outcome: wait for the record
+    let list = wait_for(WAIT, "4 delivered in the API", || async {
+        let l = deliveries(&app, &admin, hid, "?status=delivered").await;
+        (l.len() == 4).then_some(l)
+    })
+    .await;
     assert!(list
         .iter()
         .all(|d| d["attempts"] == 1 && d["lastStatus"] == 200));
@@ -263,8 +267,11 @@ async fn a_receiver_down_for_a_while_gets_every_delivery_in_order(app: TestApp) 
     assert!(got
         .iter()
         .all(|r| signature_valid(SECRET, &r.signature, &r.body)));
-    let done = deliveries(&app, &admin, hid, "?status=delivered").await;
-    assert_eq!(done.len(), 5);
+    let done = wait_for(WAIT, "5 delivered in the API", || async {
+        let l = deliveries(&app, &admin, hid, "?status=delivered").await;
+        (l.len() == 5).then_some(l)
+    })
+    .await;
     let first = done.iter().find(|d| d["id"] == tried[0].as_str()).unwrap();
     assert!(first["attempts"].as_i64().unwrap() >= 3);
     assert!(first["deliveredAt"].is_string());
@@ -297,12 +304,14 @@ async fn pending_deliveries_survive_a_restart(app: TestApp) {
     ids.dedup();
     assert_eq!(ids.len(), 3, "each delivery once: {got:?}");
     let admin = app.token(&["admin"]);
-    assert_eq!(
-        deliveries(&app, &admin, &hid, "?status=delivered")
+    wait_for(WAIT, "3 delivered in the API", || async {
+        (deliveries(&app, &admin, &hid, "?status=delivered")
             .await
-            .len(),
-        3
-    );
+            .len()
+            == 3)
+            .then_some(())
+    })
+    .await;
     rx.stop().await;
 }
 

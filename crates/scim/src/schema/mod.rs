@@ -46,10 +46,15 @@ const USER_JSON: &str = include_str!("builtin/user.json");
 const GROUP_JSON: &str = include_str!("builtin/group.json");
 const ENTERPRISE_USER_JSON: &str = include_str!("builtin/enterprise_user.json");
 const LIFECYCLE_USER_JSON: &str = include_str!("builtin/lifecycle_user.json");
+const GOVERNANCE_GROUP_JSON: &str = include_str!("builtin/governance_group.json");
 
 /// Roster's lifecycle extension for Users (`startDate`, `endDate`, `employmentStatus`).
 pub const LIFECYCLE_USER_SCHEMA: &str =
     "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User";
+/// Roster's governance extension for Groups (`requiresApproval`, `approvers`,
+/// `maxDurationDays`; see [`crate::governance`]).
+pub const GOVERNANCE_GROUP_SCHEMA: &str =
+    "urn:roster:params:scim:schemas:extension:governance:2.0:Group";
 
 /// The resource types Roster serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,13 +139,18 @@ static GLOBAL: OnceLock<Registry> = OnceLock::new();
 
 impl Registry {
     /// A registry over the given schemas (plus the common attributes). The built-in extension
-    /// schemas among them (Enterprise User, Roster lifecycle) are registered for Users.
+    /// schemas among them are registered: Enterprise User and Roster lifecycle for Users,
+    /// Roster governance for Groups.
     pub fn new(schemas: Vec<SchemaDef>) -> Self {
-        let extensions = [ENTERPRISE_USER_SCHEMA, LIFECYCLE_USER_SCHEMA]
-            .into_iter()
-            .filter(|urn| schemas.iter().any(|s| s.id == *urn))
-            .map(|urn| (ResourceKind::User, urn.to_string()))
-            .collect();
+        let extensions = [
+            (ResourceKind::User, ENTERPRISE_USER_SCHEMA),
+            (ResourceKind::User, LIFECYCLE_USER_SCHEMA),
+            (ResourceKind::Group, GOVERNANCE_GROUP_SCHEMA),
+        ]
+        .into_iter()
+        .filter(|(_, urn)| schemas.iter().any(|s| s.id == *urn))
+        .map(|(kind, urn)| (kind, urn.to_string()))
+        .collect();
         Self {
             schemas,
             common: common_attributes(),
@@ -149,7 +159,7 @@ impl Registry {
     }
 
     /// The built-in registry: RFC 7643 User, Group and EnterpriseUser, and Roster's lifecycle
-    /// extension. Parsed once.
+    /// (User) and governance (Group) extensions. Parsed once.
     pub fn builtin() -> &'static Registry {
         static REGISTRY: OnceLock<Registry> = OnceLock::new();
         REGISTRY.get_or_init(|| {
@@ -158,6 +168,7 @@ impl Registry {
                 parse_builtin(GROUP_JSON, GROUP_SCHEMA),
                 parse_builtin(ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA),
                 parse_builtin(LIFECYCLE_USER_JSON, LIFECYCLE_USER_SCHEMA),
+                parse_builtin(GOVERNANCE_GROUP_JSON, GOVERNANCE_GROUP_SCHEMA),
             ])
         })
     }
@@ -416,18 +427,22 @@ mod tests {
             (GROUP_JSON, GROUP_SCHEMA, 2),
             (ENTERPRISE_USER_JSON, ENTERPRISE_USER_SCHEMA, 6),
             (LIFECYCLE_USER_JSON, LIFECYCLE_USER_SCHEMA, 3),
+            (GOVERNANCE_GROUP_JSON, GOVERNANCE_GROUP_SCHEMA, 3),
         ] {
             let s: SchemaDef = serde_json::from_str(json).unwrap();
             assert_eq!(s.id, id);
             assert!(s.attributes.len() >= min, "{id}");
         }
         let r = Registry::builtin();
-        assert_eq!(r.schemas().len(), 4);
+        assert_eq!(r.schemas().len(), 5);
         assert_eq!(
             r.extension_urns(ResourceKind::User),
             [ENTERPRISE_USER_SCHEMA, LIFECYCLE_USER_SCHEMA]
         );
-        assert!(r.extension_urns(ResourceKind::Group).is_empty());
+        assert_eq!(
+            r.extension_urns(ResourceKind::Group),
+            [GOVERNANCE_GROUP_SCHEMA]
+        );
         assert!(r
             .schemas()
             .iter()
@@ -452,7 +467,7 @@ mod tests {
         assert!(r.find_attr(ResourceKind::Group, &p).is_some());
         assert!(r.find_attr(ResourceKind::User, &p).is_none());
         assert_eq!(
-            r.resource_type_json(ResourceKind::Group, "x")["schemaExtensions"][0]["schema"],
+            r.resource_type_json(ResourceKind::Group, "x")["schemaExtensions"][1]["schema"],
             def.id
         );
         assert!(
@@ -560,6 +575,6 @@ mod tests {
         );
         let rt = resource_type_json(ResourceKind::Group, "https://x");
         assert_eq!(rt["schema"], GROUP_SCHEMA);
-        assert!(rt.get("schemaExtensions").is_none());
+        assert_eq!(rt["schemaExtensions"][0]["schema"], GOVERNANCE_GROUP_SCHEMA);
     }
 }

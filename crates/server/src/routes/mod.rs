@@ -28,15 +28,19 @@ pub enum Access {
     /// A valid token carrying this scope (scopes are independent: `admin` does not imply
     /// `scim.read`).
     Scope(&'static str),
+    /// A valid token carrying any one of these scopes.
+    AnyOf(&'static [&'static str]),
 }
 
 impl Access {
-    /// The policy as written in `docs/SECURITY.md`: `public`, `any token` or the scope.
-    pub fn describe(&self) -> &'static str {
+    /// The policy as written in `docs/SECURITY.md`: `public`, `any token`, the scope, or the
+    /// scopes joined with `or`.
+    pub fn describe(&self) -> String {
         match self {
-            Access::Public => "public",
-            Access::AnyToken => "any token",
-            Access::Scope(s) => s,
+            Access::Public => "public".into(),
+            Access::AnyToken => "any token".into(),
+            Access::Scope(s) => (*s).into(),
+            Access::AnyOf(scopes) => scopes.join(" or "),
         }
     }
 }

@@ -1,21 +1,27 @@
 //! Administration under `/admin/v1` (token scope `admin`): push targets, access rules,
-//! webhooks.
+//! access requests (read with `admin` or `approve`, decided with `approve`), admin grants of
+//! memberships, and webhooks.
 
+pub mod access;
+pub mod grants;
 pub mod rules;
 pub mod targets;
 pub mod webhooks;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpMessage, HttpRequest};
+use serde_json::Value;
 
 use super::{endpoint, Access, Endpoint};
 use crate::auth;
 use crate::error::ApiError;
 
-/// The admin routes (under `/admin/v1`): all `admin`.
+/// The admin routes (under `/admin/v1`): `admin`, except access requests.
 pub fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     let admin = Access::Scope(auth::ADMIN);
+    let approve = Access::Scope(auth::APPROVE);
+    let read_requests = Access::AnyOf(auth::ADMIN_OR_APPROVE);
     vec![
         endpoint(M::GET, "/targets", admin, |r| r.to(targets::list)),
         endpoint(M::POST, "/targets", admin, |r| r.to(targets::create)),
@@ -53,6 +59,24 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/rules/{id}", admin, |r| r.to(rules::get)),
         endpoint(M::PUT, "/rules/{id}", admin, |r| r.to(rules::replace)),
         endpoint(M::DELETE, "/rules/{id}", admin, |r| r.to(rules::delete)),
+        endpoint(M::GET, "/access-requests", read_requests, |r| {
+            r.to(access::list)
+        }),
+        endpoint(M::GET, "/access-requests/{id}", read_requests, |r| {
+            r.to(access::get)
+        }),
+        endpoint(M::POST, "/access-requests/{id}/approve", approve, |r| {
+            r.to(access::approve)
+        }),
+        endpoint(M::POST, "/access-requests/{id}/deny", approve, |r| {
+            r.to(access::deny)
+        }),
+        endpoint(M::POST, "/groups/{id}/members", admin, |r| {
+            r.to(grants::grant)
+        }),
+        endpoint(M::DELETE, "/groups/{id}/members/{member_id}", admin, |r| {
+            r.to(grants::revoke)
+        }),
         endpoint(M::GET, "/webhooks", admin, |r| r.to(webhooks::list)),
         endpoint(M::POST, "/webhooks", admin, |r| r.to(webhooks::create)),
         endpoint(M::GET, "/webhooks/{id}", admin, |r| r.to(webhooks::get)),
@@ -70,6 +94,23 @@ pub fn endpoints() -> Vec<Endpoint> {
             |r| r.to(webhooks::retry),
         ),
     ]
+}
+
+/// The request id `tracing-actix-web` gave this request (recorded in events).
+pub(crate) fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
+}
+
+/// A JSON request body; malformed JSON is `400 invalidSyntax`.
+pub(crate) fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Scim(scim::Error::invalid_syntax(format!(
+            "the body is not valid JSON: {e}"
+        )))
+    })
 }
 
 /// Unknown paths under `/admin/v1`.

@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use store::rules::{self, Compiled, RuleInput};
 
+use super::{json_body, request_id};
 use crate::auth::{Admin, Auth};
 use crate::db;
 use crate::error::ApiError;
@@ -20,21 +21,6 @@ use crate::state::AppState;
 
 /// How long a rule change waits for its re-evaluation before answering.
 pub const INLINE_BUDGET: Duration = Duration::from_secs(10);
-
-fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|r| r.to_string())
-        .unwrap_or_default()
-}
-
-fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::Scim(scim::Error::invalid_syntax(format!(
-            "the body is not valid JSON: {e}"
-        )))
-    })
-}
 
 fn not_found(id: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
     move |e| match e {

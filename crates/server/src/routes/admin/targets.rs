@@ -5,18 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{json_body, request_id};
 use crate::auth::{Admin, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|r| r.to_string())
-        .unwrap_or_default()
-}
-
-use actix_web::HttpMessage;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> push::Result<T> + Send + 'static,
@@ -26,14 +18,6 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
         .map_err(ApiError::from)
-}
-
-fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::Scim(scim::Error::invalid_syntax(format!(
-            "the body is not valid JSON: {e}"
-        )))
-    })
 }
 
 fn ok(v: Value) -> HttpResponse {
