@@ -38,6 +38,8 @@ pub const LEASE: &str = "hooks";
 /// Actions that record an attempt to break a separation-of-duties policy (hook for the SoD
 /// work: it writes one of these when it refuses a change).
 pub const SOD_ACTIONS: &[&str] = &["sod.violation", "sod.refused"];
+/// Most events read back when a replica takes the lease, to rebuild the windows.
+pub const PRIME_LIMIT: usize = 20_000;
 /// The Roster group extension that marks approval-required groups.
 pub const GOVERNANCE_GROUP: &str = "urn:roster:params:scim:schemas:extension:governance:2.0:Group";
 
@@ -96,6 +98,13 @@ fn ids(v: Option<&Value>) -> Vec<String> {
 /// How many deprovisions an event makes: a user deactivated or an active user deleted counts
 /// one, a group change counts the members it removed.
 pub fn deprovisions(e: &Event) -> u64 {
+    // nothing is removed without a before (a create, a bulk load): skip parsing documents
+    let may_remove = e.before.is_some()
+        || (e.resource_type == "Group" && e.action == "members")
+        || (e.resource_type == "Group" && e.action == "patch");
+    if !may_remove {
+        return 0;
+    }
     let before = parse(&e.before);
     let after = parse(&e.after);
     match e.resource_type.as_str() {
@@ -192,14 +201,18 @@ impl Watcher {
         })
     }
 
-    /// Rebuilds the windows from the events of the last window up to `cursor`.
+    /// Rebuilds the windows from the events of the last window up to `cursor` (at most
+    /// [`PRIME_LIMIT`] events back; only what counts is kept in memory).
     fn prime(&mut self, conn: &mut DbConn, cursor: i64) -> Result<()> {
         self.reset();
         let window = self.window();
-        let mut recent: Vec<Event> = Vec::new();
+        // newest first: (actor, at, deprovisions) and the actors of earlier alerts
+        let mut counted: Vec<(String, NaiveDateTime, u64)> = Vec::new();
+        let mut alerted: Vec<(String, NaiveDateTime)> = Vec::new();
         let mut upto = cursor;
         let mut cutoff: Option<NaiveDateTime> = None;
-        'pages: loop {
+        let mut read = 0usize;
+        'pages: while read < PRIME_LIMIT {
             let page = store::events::up_to(conn, upto, 500)?;
             if page.is_empty() {
                 break;
@@ -210,30 +223,27 @@ impl Watcher {
                     break 'pages;
                 }
                 upto = e.seq - 1;
-                recent.push(e);
-            }
-        }
-        recent.reverse();
-        for e in &recent {
-            if e.actor == ACTOR && e.action == ALERT {
-                if let Some(b) = parse(&e.after) {
+                read += 1;
+                if e.actor == ACTOR && e.action == ALERT {
+                    let b = parse(&e.after).unwrap_or(Value::Null);
                     if b.get("kind").and_then(Value::as_str) == Some("massDeprovision") {
                         if let Some(a) = b.get("actor").and_then(Value::as_str) {
-                            self.last_alert.insert(a.to_string(), e.at);
+                            alerted.push((a.to_string(), e.at));
                         }
                     }
-                }
-                continue;
-            }
-            if self.opts.mass_count > 0 && e.actor != ACTOR {
-                let n = deprovisions(e);
-                if n > 0 {
-                    self.windows
-                        .entry(e.actor.clone())
-                        .or_default()
-                        .push_back((e.at, n));
+                } else if self.opts.mass_count > 0 && e.actor != ACTOR {
+                    let n = deprovisions(&e);
+                    if n > 0 {
+                        counted.push((e.actor.clone(), e.at, n));
+                    }
                 }
             }
+        }
+        for (actor, at) in alerted.into_iter().rev() {
+            self.last_alert.insert(actor, at);
+        }
+        for (actor, at, n) in counted.into_iter().rev() {
+            self.windows.entry(actor).or_default().push_back((at, n));
         }
         self.primed = true;
         Ok(())
@@ -341,20 +351,22 @@ impl Watcher {
     /// the cursor move (fenced by `token`); verifies the chain when due. Returns the number of
     /// events examined.
     pub fn step(&mut self, store: &Store, token: &str, batch: i64) -> Result<usize> {
-        let mut conn = store.conn()?;
-        let cursor = store::leases::seq(&mut conn, LEASE)?;
-        if !self.primed {
-            self.prime(&mut conn, cursor)?;
-        }
-        let events = store::events::after(&mut conn, cursor, batch)?;
-        let mut alerts = Vec::new();
-        for e in &events {
-            alerts.extend(self.examine(&mut conn, e)?);
-        }
-        if let Some(a) = self.verify_due(&mut conn)? {
-            alerts.push(a);
-        }
-        drop(conn);
+        // through `Store::read`, so that a connection lost in a database outage is replaced
+        let (events, alerts) = store.read(|conn| {
+            let cursor = store::leases::seq(conn, LEASE)?;
+            if !self.primed {
+                self.prime(conn, cursor).map_err(to_store)?;
+            }
+            let events = store::events::after(conn, cursor, batch)?;
+            let mut alerts = Vec::new();
+            for e in &events {
+                alerts.extend(self.examine(conn, e).map_err(to_store)?);
+            }
+            if let Some(a) = self.verify_due(conn).map_err(to_store)? {
+                alerts.push(a);
+            }
+            Ok((events, alerts))
+        })?;
         let last = events.last().map(|e| e.seq);
         if alerts.is_empty() {
             if let Some(last) = last {
@@ -399,8 +411,17 @@ impl Watcher {
         {
             return Ok(None);
         }
+        // the walk is not one snapshot: a write committed meanwhile can look like a head that
+        // does not match the last event. Trust only a walk during which the head did not move
+        // (otherwise try again at the next step).
+        let (head_before, _) = store::events::head(conn)?;
+        let verdict = store::events::verify(conn)?;
+        let (head_after, _) = store::events::head(conn)?;
+        if head_before != head_after {
+            return Ok(None);
+        }
         self.last_verify = Some(Instant::now());
-        match store::events::verify(conn)? {
+        match verdict {
             Verdict::Ok { .. } => Ok(None),
             Verdict::Broken {
                 checked,
@@ -408,6 +429,13 @@ impl Watcher {
                 reason,
             } => Ok(chain_alert(conn, checked, seq, &reason)?),
         }
+    }
+}
+
+fn to_store(e: crate::Error) -> store::Error {
+    match e {
+        crate::Error::Store(s) => s,
+        other => store::Error::Corrupt(other.to_string()),
     }
 }
 

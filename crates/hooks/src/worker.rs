@@ -123,6 +123,8 @@ async fn run(shared: Arc<Shared>) {
     let mut wake = shared.wake.subscribe();
     let watcher = Arc::new(Mutex::new(Watcher::new(shared.opts.alerts.clone())));
     let mut held: Option<Held> = None;
+    // consecutive failed steps: the worker backs off (up to 5 s) while the database is away
+    let mut errors: u32 = 0;
     let init = blocking(&shared.store, |s| {
         s.admin(|c| {
             let (head, _) = store::events::head(c)?;
@@ -139,8 +141,12 @@ async fn run(shared: Arc<Shared>) {
             break;
         }
         let busy = match step(&shared, &mut held, &watcher).await {
-            Ok(b) => b,
+            Ok(b) => {
+                errors = 0;
+                b
+            }
             Err(e) => {
+                errors = errors.saturating_add(1);
                 tracing::warn!(error = %e, "hooks worker");
                 if matches!(e, Error::Store(store::Error::LeaseLost)) {
                     held = None;
@@ -151,7 +157,14 @@ async fn run(shared: Arc<Shared>) {
                 false
             }
         };
-        if !busy {
+        if errors > 0 {
+            let pause =
+                (shared.opts.poll * 2u32.saturating_pow(errors.min(6))).min(Duration::from_secs(5));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        } else if !busy {
             tokio::select! {
                 _ = tokio::time::sleep(shared.opts.poll) => {}
                 _ = wake.changed() => {}
@@ -248,23 +261,55 @@ fn subscribed(row: &WebhookRow) -> Vec<String> {
 /// Reads up to `batch` events past the lowest webhook cursor, derives deliveries, and commits
 /// them with the cursor moves in one fenced transaction. Returns the events consumed.
 pub fn enqueue(store: &Store, token: &str, batch: i64) -> Result<usize> {
-    let mut conn = store.conn()?;
-    let hooks = webhooks::list(&mut conn)?;
-    let Some(from) = hooks.iter().map(|h| h.cursor).min() else {
+    // through `Store::read`, so that a connection lost in a database outage is replaced
+    let Some((hooks, events, rows)) = store.read(|conn| {
+        let hooks = webhooks::list(conn)?;
+        let Some(from) = hooks.iter().map(|h| h.cursor).min() else {
+            return Ok(None);
+        };
+        let events = store::events::after(conn, from, batch)?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let rows = derive(conn, &hooks, &events).map_err(|e| match e {
+            Error::Store(s) => s,
+            other => store::Error::Corrupt(other.to_string()),
+        })?;
+        Ok(Some((hooks, events, rows)))
+    })?
+    else {
         return Ok(0);
     };
-    let events = store::events::after(&mut conn, from, batch)?;
     let Some(last) = events.last().map(|e| e.seq) else {
         return Ok(0);
     };
     let now = store::write::now();
+    let n = events.len();
+    store.admin(|c| {
+        store::leases::fence(c, LEASE, token, now)?;
+        webhooks::enqueue(c, &rows)?;
+        for h in &hooks {
+            webhooks::advance(c, &h.id, last)?;
+        }
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// The deliveries `events` give rise to for the webhooks whose cursor is before them.
+fn derive(
+    conn: &mut store::DbConn,
+    hooks: &[WebhookRow],
+    events: &[store::events::Event],
+) -> Result<Vec<DeliveryRow>> {
+    let now = store::write::now();
     let mut rows = Vec::new();
-    for e in &events {
+    for e in events {
         let wanted: Vec<&WebhookRow> = hooks.iter().filter(|h| h.cursor < e.seq).collect();
         if wanted.is_empty() {
             continue;
         }
-        let derived: Vec<Derived> = classify(&mut conn, e)?;
+        let derived: Vec<Derived> = classify(conn, e)?;
         for d in derived {
             for h in wanted
                 .iter()
@@ -298,17 +343,7 @@ pub fn enqueue(store: &Store, token: &str, batch: i64) -> Result<usize> {
             }
         }
     }
-    drop(conn);
-    let n = events.len();
-    store.admin(|c| {
-        store::leases::fence(c, LEASE, token, now)?;
-        webhooks::enqueue(c, &rows)?;
-        for h in &hooks {
-            webhooks::advance(c, &h.id, last)?;
-        }
-        Ok(())
-    })?;
-    Ok(n)
+    Ok(rows)
 }
 
 /// Sends what is due, every webhook concurrently, each in event order. Returns the attempts
