@@ -124,7 +124,7 @@ impl Engine {
         let (wake, _) = watch::channel(0u64);
         let (stop, _) = watch::channel(false);
         let hook = wake.clone();
-        store.set_commit_hook(Box::new(move || {
+        store.add_commit_hook(Box::new(move || {
             hook.send_modify(|n| *n = n.wrapping_add(1));
         }));
         let owner = format!(

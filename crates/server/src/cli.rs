@@ -21,6 +21,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// parsed once at start-up: the size of the `serve` settings does not matter
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the SCIM server (migrates the database first).
     Serve(ServeArgs),

@@ -136,6 +136,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
 
+    /// Webhook and alert settings.
+    #[command(flatten)]
+    pub hooks: HookArgs,
+
     /// Database settings.
     #[command(flatten)]
     pub db: DatabaseArgs,
@@ -393,6 +397,123 @@ impl PushArgs {
     }
 }
 
+/// Settings of webhooks and alerts (docs/governance.md).
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
+    /// Run the webhook and alert worker in this process (one replica works at a time, by lease).
+    #[arg(long = "webhook-enabled", env = "ROSTER_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_enabled: bool,
+
+    /// Fallback poll interval of the worker, in milliseconds (writes wake it at once).
+    #[arg(
+        long = "webhook-poll-ms",
+        env = "ROSTER_WEBHOOK_POLL_MS",
+        default_value_t = 1000
+    )]
+    pub webhook_poll_ms: u64,
+
+    /// Timeout of one delivery, in milliseconds.
+    #[arg(
+        long = "webhook-timeout-ms",
+        env = "ROSTER_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// First retry delay of a failed delivery, in milliseconds (doubles per attempt, up to
+    /// 15 min, ±50 % jitter).
+    #[arg(
+        long = "webhook-retry-base-ms",
+        env = "ROSTER_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 2000
+    )]
+    pub webhook_retry_base_ms: u64,
+
+    /// Attempts after which a delivery is given up (`failed`, with a `webhookFailed` alert).
+    #[arg(long = "webhook-max-attempts", env = "ROSTER_WEBHOOK_MAX_ATTEMPTS", default_value_t = 50,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub webhook_max_attempts: i64,
+
+    /// Age after which a failing delivery is given up, in hours.
+    #[arg(
+        long = "webhook-max-age-hours",
+        env = "ROSTER_WEBHOOK_MAX_AGE_HOURS",
+        default_value_t = 72
+    )]
+    pub webhook_max_age_hours: u64,
+
+    /// Length of the worker's lease, in seconds (well above the timeout).
+    #[arg(
+        long = "webhook-lease-secs",
+        env = "ROSTER_WEBHOOK_LEASE_SECS",
+        default_value_t = 60
+    )]
+    pub webhook_lease_secs: u64,
+
+    /// Mass-deprovision alert: more than this many deactivations or membership removals by
+    /// one actor within the window raise an alert (0: off).
+    #[arg(
+        long = "alert-mass-deprovision-count",
+        env = "ROSTER_ALERT_MASS_DEPROVISION_COUNT",
+        default_value_t = 50
+    )]
+    pub mass_deprovision_count: u64,
+
+    /// The mass-deprovision window, in minutes.
+    #[arg(long = "alert-mass-deprovision-minutes", env = "ROSTER_ALERT_MASS_DEPROVISION_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub mass_deprovision_minutes: u64,
+
+    /// How often the hash chain is verified in the background, in seconds; a break raises an
+    /// alert (0: never).
+    #[arg(
+        long = "alert-verify-interval-secs",
+        env = "ROSTER_ALERT_VERIFY_INTERVAL_SECS",
+        default_value_t = 86_400
+    )]
+    pub verify_interval_secs: u64,
+}
+
+impl Default for HookArgs {
+    fn default() -> Self {
+        HookArgs {
+            webhook_enabled: true,
+            webhook_poll_ms: 1000,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_base_ms: 2000,
+            webhook_max_attempts: 50,
+            webhook_max_age_hours: 72,
+            webhook_lease_secs: 60,
+            mass_deprovision_count: 50,
+            mass_deprovision_minutes: 10,
+            verify_interval_secs: 86_400,
+        }
+    }
+}
+
+impl HookArgs {
+    /// Worker options (`protected`: the protected groups, for alerts).
+    pub fn options(&self, protected: std::sync::Arc<store::ProtectedGroups>) -> hooks::Options {
+        hooks::Options {
+            poll: Duration::from_millis(self.webhook_poll_ms.max(10)),
+            lease: Duration::from_secs(self.webhook_lease_secs.max(2)),
+            timeout: Duration::from_millis(self.webhook_timeout_ms.max(100)),
+            batch: 500,
+            policy: hooks::deliver::Policy {
+                retry_base: Duration::from_millis(self.webhook_retry_base_ms.max(10)),
+                max_attempts: self.webhook_max_attempts.max(1),
+                max_age: Duration::from_secs(self.webhook_max_age_hours.saturating_mul(3600)),
+            },
+            alerts: hooks::alerts::AlertOptions {
+                mass_count: self.mass_deprovision_count,
+                mass_window: Duration::from_secs(self.mass_deprovision_minutes.max(1) * 60),
+                verify_every: Duration::from_secs(self.verify_interval_secs),
+                protected,
+            },
+        }
+    }
+}
+
 impl ServeArgs {
     /// Settings for tests and embedding: the given database, an ephemeral loopback port.
     pub fn for_database(database_url: &str) -> ServeArgs {
@@ -409,6 +530,11 @@ impl ServeArgs {
             push: PushArgs {
                 poll_ms: 100,
                 ..PushArgs::default()
+            },
+            hooks: HookArgs {
+                webhook_poll_ms: 100,
+                webhook_retry_base_ms: 200,
+                ..HookArgs::default()
             },
             db: DatabaseArgs::for_url(database_url),
             limits: LimitArgs::default(),

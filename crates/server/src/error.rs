@@ -114,6 +114,17 @@ impl From<push::Error> for ApiError {
     }
 }
 
+impl From<hooks::Error> for ApiError {
+    fn from(e: hooks::Error) -> Self {
+        match e {
+            hooks::Error::Invalid(m) => ApiError::Scim(scim::Error::invalid_value(m)),
+            hooks::Error::NotFound(m) => ApiError::Scim(scim::Error::not_found(m)),
+            hooks::Error::Store(s) => ApiError::Store(s),
+            other => ApiError::Internal(anyhow::anyhow!(other)),
+        }
+    }
+}
+
 /// Turns any SCIM error into a response (used by extractor error handlers).
 pub fn scim_error(e: scim::Error) -> actix_web::Error {
     ApiError::Scim(e).into()

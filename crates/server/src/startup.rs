@@ -55,6 +55,17 @@ impl Application {
         } else {
             None
         };
+        let protected_groups =
+            std::sync::Arc::new(store::ProtectedGroups::new(&args.protected_groups));
+        let hooks = if args.hooks.webhook_enabled {
+            Some(hooks::Engine::new(
+                store.clone(),
+                secret_key.clone(),
+                args.hooks.options(protected_groups.clone()),
+            )?)
+        } else {
+            None
+        };
         let state = AppState {
             store,
             keys,
@@ -74,11 +85,10 @@ impl Application {
             },
             secret_key,
             push,
+            hooks,
             scheduler,
             rule_confirm_threshold: args.lifecycle.rule_confirm_threshold,
-            protected_groups: std::sync::Arc::new(store::ProtectedGroups::new(
-                &args.protected_groups,
-            )),
+            protected_groups,
         };
         if !state.protected_groups.is_empty() {
             let entries: Vec<&str> = state.protected_groups.entries().collect();
@@ -138,6 +148,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let engine = self.state.push.clone();
         let supervisor = engine.as_ref().map(|e| e.start());
+        let hooks = self.state.hooks.clone();
+        let hooks_task = hooks.as_ref().map(|h| h.start());
         let scheduler = self.state.scheduler.clone();
         let ticking = scheduler.start();
         let result = self.server.await;
@@ -147,6 +159,10 @@ impl Application {
         }
         if let (Some(e), Some(task)) = (engine, supervisor) {
             e.stop();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;
+        }
+        if let (Some(h), Some(task)) = (hooks, hooks_task) {
+            h.stop();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(20), task).await;
         }
         result

@@ -25,6 +25,8 @@ pub struct AppState {
     pub secret_key: push::SecretKey,
     /// The push engine (`None` when disabled in this process).
     pub push: Option<push::Engine>,
+    /// The webhook and alert worker (`None` when disabled in this process).
+    pub hooks: Option<hooks::Engine>,
     /// The lifecycle scheduler of this replica.
     pub scheduler: crate::scheduler::Scheduler,
     /// Memberships a rule change may remove without `?confirm=true`.

@@ -110,6 +110,34 @@ pub fn after(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Event>> {
         .load(conn)?)
 }
 
+/// Events with `seq <= upto`, newest first, at most `limit` (to look back over a recent
+/// window).
+pub fn up_to(conn: &mut DbConn, upto: i64, limit: i64) -> Result<Vec<Event>> {
+    Ok(events::table
+        .filter(events::seq.le(upto))
+        .order(events::seq.desc())
+        .limit(limit)
+        .select(Event::as_select())
+        .load(conn)?)
+}
+
+/// The latest event with this action on this resource, if any.
+pub fn latest(
+    conn: &mut DbConn,
+    action: &str,
+    resource_type: &str,
+    resource_id: &str,
+) -> Result<Option<Event>> {
+    Ok(events::table
+        .filter(events::resource_id.eq(resource_id))
+        .filter(events::resource_type.eq(resource_type))
+        .filter(events::action.eq(action))
+        .order(events::seq.desc())
+        .select(Event::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Number of events.
 pub fn count(conn: &mut DbConn) -> Result<i64> {
     Ok(events::table.count().get_result(conn)?)

@@ -16,6 +16,7 @@ pub mod governance;
 pub mod groups;
 pub mod history;
 pub mod jobs;
+pub mod leases;
 pub mod lifecycle;
 pub mod listing;
 pub mod members;
@@ -29,6 +30,7 @@ pub mod settings;
 pub mod sod;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod write;
 
 use std::path::Path;
@@ -54,11 +56,12 @@ pub struct Store {
     url: DbUrl,
     readers: conn::DbPool,
     writer: conn::DbPool,
-    on_commit: std::sync::Arc<std::sync::OnceLock<CommitHook>>,
+    on_commit: std::sync::Arc<std::sync::RwLock<Vec<CommitHook>>>,
     clock: Clock,
 }
 
-/// Called after every write transaction that appended events (wakes the push workers).
+/// Called after every write transaction that appended events (wakes the push and webhook
+/// workers).
 pub type CommitHook = Box<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Store {
@@ -163,8 +166,10 @@ impl Store {
         let (out, appended) = r?;
         drop(c);
         if appended {
-            if let Some(hook) = self.on_commit.get() {
-                hook();
+            if let Ok(hooks) = self.on_commit.read() {
+                for hook in hooks.iter() {
+                    hook();
+                }
             }
         }
         Ok(out)
@@ -206,15 +211,19 @@ impl Store {
     }
 
     fn committed(&self) {
-        if let Some(hook) = self.on_commit.get() {
-            hook();
+        if let Ok(hooks) = self.on_commit.read() {
+            for hook in hooks.iter() {
+                hook();
+            }
         }
     }
 
-    /// Installs the hook called after each write that appended events (once per store; later
-    /// calls are ignored and return `false`).
-    pub fn set_commit_hook(&self, hook: CommitHook) -> bool {
-        self.on_commit.set(hook).is_ok()
+    /// Adds a hook called after each write that appended events (the push engine and the
+    /// webhook worker each install one; shared by clones of this store).
+    pub fn add_commit_hook(&self, hook: CommitHook) {
+        if let Ok(mut hooks) = self.on_commit.write() {
+            hooks.push(hook);
+        }
     }
 
     /// Runs `f` in a plain transaction that does not touch the event log (tokens, settings).

@@ -295,6 +295,52 @@ diesel::table! {
     }
 }
 
+// --- webhooks and alerts (migration 000012) ---
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        description -> Nullable<Text>,
+        cursor -> BigInt,
+        created -> Timestamp,
+        modified -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        webhook_id -> Text,
+        seq -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_status -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    worker_leases (name) {
+        name -> Text,
+        seq -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_token -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+
+// --- end of webhooks and alerts ---
+
 diesel::joinable!(group_members -> groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -321,4 +367,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sod_policies,
     sod_policy_groups,
     sod_exceptions,
+    webhooks,
+    webhook_deliveries,
+    worker_leases,
 );

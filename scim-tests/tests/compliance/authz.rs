@@ -38,6 +38,7 @@ fn concrete(pattern: &str) -> String {
         .replace("{id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{user_id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{member_id}", "2819c223-7f76-453a-919d-413861904646")
+        .replace("{delivery_id}", "2819c223-7f76-453a-919d-413861904646")
         .replace("{tail:.*}", "x")
 }
 

@@ -10,3 +10,4 @@ mod faults;
 mod flows;
 mod lifecycle;
 mod scim2server;
+mod webhooks;

@@ -1,12 +1,13 @@
 //! Administration under `/admin/v1` (token scope `admin`): push targets, access rules,
 //! access requests (read with `admin` or `approve`, decided with `approve`), admin grants of
-//! memberships and separation-of-duties policies.
+//! memberships, separation-of-duties policies and webhooks.
 
 pub mod access;
 pub mod grants;
 pub mod rules;
 pub mod sod;
 pub mod targets;
+pub mod webhooks;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpMessage, HttpRequest};
@@ -86,6 +87,22 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::DELETE, "/groups/{id}/members/{member_id}", admin, |r| {
             r.to(grants::revoke)
         }),
+        endpoint(M::GET, "/webhooks", admin, |r| r.to(webhooks::list)),
+        endpoint(M::POST, "/webhooks", admin, |r| r.to(webhooks::create)),
+        endpoint(M::GET, "/webhooks/{id}", admin, |r| r.to(webhooks::get)),
+        endpoint(M::PUT, "/webhooks/{id}", admin, |r| r.to(webhooks::replace)),
+        endpoint(M::DELETE, "/webhooks/{id}", admin, |r| {
+            r.to(webhooks::delete)
+        }),
+        endpoint(M::GET, "/webhooks/{id}/deliveries", admin, |r| {
+            r.to(webhooks::deliveries)
+        }),
+        endpoint(
+            M::POST,
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            admin,
+            |r| r.to(webhooks::retry),
+        ),
     ]
 }
 

@@ -1,0 +1,3 @@
+DROP TABLE worker_leases;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
