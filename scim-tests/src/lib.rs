@@ -488,12 +488,7 @@ impl TestApp {
         };
         let proxy = ChaosProxy::start(target).await;
         let proxied = format!("{scheme_user}@{}/{path}", proxy.addr);
-        let mut args = ServeArgs::for_database(&proxied);
-        // KNOWN ISSUE (webhooks branch): with the hooks worker polling through the outage, a
-        // request right after recovery can still draw a pooled connection that died in the
-        // outage (one more 503); the outage test expects none. Off here until the pool heals
-        // connections eagerly; see the webhooks report.
-        args.hooks.webhook_enabled = false;
+        let args = ServeArgs::for_database(&proxied);
         let app = Application::build(&args).expect("server starts");
         let addr = format!("http://{}", app.addr());
         let state = app.state().clone();

@@ -58,7 +58,14 @@ pub struct Store {
     writer: conn::DbPool,
     on_commit: std::sync::Arc<std::sync::RwLock<Vec<CommitHook>>>,
     clock: Clock,
+    /// Until when pooled connections are tested before use: set when a connection was lost (a
+    /// database outage leaves dead connections idle in the pool, and any of them may be drawn
+    /// next). Outside that window connections are used untested (no extra round trip).
+    suspect_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How long after a lost connection checked-out connections are tested first.
+const SUSPECT_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Called after every write transaction that appended events (wakes the push and webhook
 /// workers).
@@ -96,6 +103,7 @@ impl Store {
             writer,
             on_commit: Default::default(),
             clock: Clock::system(),
+            suspect_until: Default::default(),
         };
         let mut conn = store.writer_conn()?;
         let applied = migrations::run_pending(&mut conn)?;
@@ -142,6 +150,7 @@ impl Store {
     /// Runs `f` with a read connection.
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut c = self.conn()?;
+        self.check_suspect(&mut c);
         let r = f(&mut c);
         self.heal(&mut c, r)
     }
@@ -149,6 +158,7 @@ impl Store {
     /// Runs `f` inside the one write transaction (see [`write::Tx`]): all or nothing.
     pub fn write<T>(&self, ctx: &WriteCtx, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
+        self.check_suspect(&mut c);
         let conn: &mut DbConn = &mut c;
         let clock = &self.clock;
         let deferred = std::cell::RefCell::new(Vec::new());
@@ -229,6 +239,7 @@ impl Store {
     /// Runs `f` in a plain transaction that does not touch the event log (tokens, settings).
     pub fn admin<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut c = self.writer_conn()?;
+        self.check_suspect(&mut c);
         let conn: &mut DbConn = &mut c;
         let r = conn.transaction(f);
         self.heal(&mut c, r)
@@ -247,8 +258,30 @@ impl Store {
     /// check-out: that would cost a round trip per request). If the database is still away the
     /// dead connection stays, and the next request that gets it tries again. The request that
     /// saw the loss is answered 503 with `Retry-After`.
+    /// After a lost connection (see `suspect_until`), tests a checked-out PostgreSQL connection
+    /// with `SELECT 1` and replaces it if it is dead, so that the first requests after an outage
+    /// do not draw the connections the outage killed.
+    fn check_suspect(&self, c: &mut PooledConn) {
+        if self.backend() != Backend::Postgres {
+            return;
+        }
+        let suspect = self
+            .suspect_until
+            .lock()
+            .map(|u| u.is_some_and(|t| std::time::Instant::now() < t))
+            .unwrap_or(false);
+        if suspect {
+            if let Err(e) = c.batch_execute("SELECT 1") {
+                let _ = self.heal::<()>(c, Err(e.into()));
+            }
+        }
+    }
+
     fn heal<T>(&self, c: &mut PooledConn, r: Result<T>) -> Result<T> {
         if matches!(r, Err(Error::Unavailable(_))) && self.backend() == Backend::Postgres {
+            if let Ok(mut u) = self.suspect_until.lock() {
+                *u = Some(std::time::Instant::now() + SUSPECT_FOR);
+            }
             use diesel::r2d2::ManageConnection;
             let manager = conn::Manager::new(self.url.clone(), SqliteSync::Full);
             match manager.connect() {
