@@ -471,10 +471,120 @@ async fn the_admin_api_validates_scopes_and_keeps_the_secret(app: TestApp) {
     assert_eq!(res.status(), 404);
 }
 
+async fn protected_group_sod_attempt_and_broken_chain_alerts_reach_the_webhook(app: TestApp) {
+    let app = app
+        .restart_with(|a| {
+            a.protected_groups = vec!["payroll".into()];
+            a.hooks.verify_interval_secs = 1;
+        })
+        .await;
+    let rx = Receiver::start().await;
+    // an operator: may change protected groups and SoD policies
+    let op = app.token(&["admin", "scim.read", "scim.write"]);
+    let group = |name: &str| {
+        let app = &app;
+        let op = op.clone();
+        let name = name.to_string();
+        async move {
+            let res = app
+                .send(
+                    Method::POST,
+                    "/Groups",
+                    &op,
+                    &scim_tests::group_body(&name, &[]),
+                )
+                .await;
+            assert_eq!(res.status(), 201, "group {name}");
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let payroll = group("payroll").await;
+    let ap = group("accounts-payable").await;
+    let approve = group("payment-approval").await;
+    let user = app.create_user(&op, "pat").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .req(Method::POST, "/admin/v1/sod-policies", &op)
+        .json(&json!({"name": "payments", "groups": [ap, approve]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    add_webhook(&app, &op, &rx.url, &["alert"]).await;
+    let add = |g: String| {
+        let app = &app;
+        let op = op.clone();
+        let user = user.clone();
+        async move {
+            app.send(
+                Method::PATCH,
+                &format!("/Groups/{g}"),
+                &op,
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]}),
+            )
+            .await
+            .status()
+        }
+    };
+    // a change to a protected group, allowed (admin) but alerted
+    assert_eq!(add(payroll.clone()).await, 200);
+    // the second group of an SoD policy: refused, and the attempt alerted
+    assert_eq!(add(ap.clone()).await, 200);
+    assert_eq!(add(approve.clone()).await, 400);
+    let got = wait_delivered(&rx, 2).await;
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|d| d.json["data"]["kind"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"sensitiveGroupChange".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"sod.violation_attempt".to_string()),
+        "{kinds:?}"
+    );
+    let sensitive = got
+        .iter()
+        .find(|d| d.json["data"]["kind"] == "sensitiveGroupChange")
+        .unwrap();
+    assert_eq!(sensitive.json["data"]["group"], payroll);
+    assert_eq!(sensitive.json["data"]["membersAdded"], json!([user]));
+
+    // someone edits the log behind Roster's back: the periodic check raises chainBroken
+    let mut raw = app.db.raw();
+    use diesel::connection::SimpleConnection;
+    raw.batch_execute("UPDATE events SET actor = 'mallory' WHERE seq = 3")
+        .unwrap();
+    let got = wait_for(WAIT, "a chainBroken alert", || async {
+        let got = rx.delivered();
+        got.iter()
+            .any(|d| d.json["data"]["kind"] == "chainBroken")
+            .then_some(got)
+    })
+    .await;
+    let broken = got
+        .iter()
+        .find(|d| d.json["data"]["kind"] == "chainBroken")
+        .unwrap();
+    assert_eq!(broken.json["data"]["brokenSeq"], 3, "{}", broken.json);
+    assert!(got
+        .iter()
+        .all(|d| signature_valid(SECRET, &d.signature, &d.body)));
+    rx.stop().await;
+}
+
 backend_tests!(
     joiner_mover_leaver_are_signed_and_the_leaver_names_the_manager,
     a_mass_deprovision_raises_one_alert_delivered_signed,
     a_receiver_down_for_a_while_gets_every_delivery_in_order,
     pending_deliveries_survive_a_restart,
     the_admin_api_validates_scopes_and_keeps_the_secret,
+    protected_group_sod_attempt_and_broken_chain_alerts_reach_the_webhook,
 );
