@@ -114,6 +114,21 @@ pub(crate) fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+/// Runs blocking engine work (push targets, webhooks) off the async workers, in the request's
+/// span.
+pub(crate) async fn blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
+    let span = tracing::Span::current();
+    actix_web::rt::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
 /// A JSON request body; malformed JSON is `400 invalidSyntax`.
 pub(crate) fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -5,20 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json_body, request_id};
+use super::{blocking, json_body, request_id};
 use crate::auth::{Admin, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> push::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let span = tracing::Span::current();
-    actix_web::rt::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
-        .map_err(ApiError::from)
-}
 
 fn ok(v: Value) -> HttpResponse {
     HttpResponse::Ok().json(v)

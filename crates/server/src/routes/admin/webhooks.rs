@@ -2,38 +2,14 @@
 //! The signing secret goes in, never comes out.
 
 use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{blocking, json_body, request_id};
 use crate::auth::{Admin, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|r| r.to_string())
-        .unwrap_or_default()
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> hooks::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let span = tracing::Span::current();
-    actix_web::rt::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
-        .map_err(ApiError::from)
-}
-
-fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::Scim(scim::Error::invalid_syntax(format!(
-            "the body is not valid JSON: {e}"
-        )))
-    })
-}
 
 fn wake(state: &AppState) {
     if let Some(h) = &state.hooks {
