@@ -124,6 +124,9 @@ pub struct TestApp {
     /// The backend under test.
     pub backend: Backend,
     handle: actix_web::dev::ServerHandle,
+    /// The server with its background workers (push, webhooks, scheduler); done when they have
+    /// all stopped and released their leases.
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The database (dropped last).
     pub db: TestDb,
 }
@@ -147,13 +150,14 @@ impl TestApp {
         let addr = format!("http://{}", app.addr());
         let state = app.state().clone();
         let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let task = tokio::spawn(app.run_until_stopped());
         Some(TestApp {
             addr,
             client: reqwest::Client::new(),
             state,
             backend,
             handle,
+            task,
             db,
         })
     }
@@ -166,8 +170,12 @@ impl TestApp {
             client,
             backend,
             db,
+            task,
             ..
         } = self;
+        // the old workers must be gone (leases released, cursors written) before the new ones
+        // start, or the old ones, with the old settings, would handle the new server's events
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(60), task).await;
         let mut args = ServeArgs::for_database(&db.url());
         args.db.secret_key = Some(TEST_SECRET_KEY.to_string());
         configure(&mut args);
@@ -175,13 +183,14 @@ impl TestApp {
         let addr = format!("http://{}", app.addr());
         let state = app.state().clone();
         let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let task = tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
             client,
             state,
             backend,
             handle,
+            task,
             db,
         }
     }
@@ -493,7 +502,7 @@ impl TestApp {
         let addr = format!("http://{}", app.addr());
         let state = app.state().clone();
         let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let task = tokio::spawn(app.run_until_stopped());
         Some((
             TestApp {
                 addr,
@@ -501,6 +510,7 @@ impl TestApp {
                 state,
                 backend: Backend::Postgres,
                 handle,
+                task,
                 db,
             },
             proxy,

@@ -101,6 +101,19 @@ pub fn deprovisions(e: &Event) -> u64 {
     if !may_remove {
         return 0;
     }
+    // a user whose new document cannot be inactive (no `"active":false`, no inactive or pre-hire
+    // phase in its compact JSON) was not deprovisioned: skip parsing both documents, which
+    // would otherwise cost more than the rest of the watcher for every user write
+    if e.resource_type == "User" {
+        if let Some(after) = &e.after {
+            let may_be_inactive = after.contains("\"active\":false")
+                || after.contains("\"phase\":\"inactive\"")
+                || after.contains("\"phase\":\"preHire\"");
+            if !may_be_inactive {
+                return 0;
+            }
+        }
+    }
     let before = parse(&e.before);
     let after = parse(&e.after);
     match e.resource_type.as_str() {
@@ -449,4 +462,67 @@ pub fn chain_alert(
         resource_id: rid.into(),
         body: json!({"kind": "chainBroken", "brokenSeq": seq, "reason": reason, "checked": checked}),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_event(before: &str, after: Option<&str>, action: &str) -> Event {
+        Event {
+            seq: 1,
+            at: chrono::NaiveDateTime::default(),
+            actor: "hr".into(),
+            actor_id: None,
+            request_id: None,
+            action: action.into(),
+            resource_type: "User".into(),
+            resource_id: "u".into(),
+            version: 2,
+            before: Some(before.into()),
+            after: after.map(str::to_string),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn deprovisions_count_deactivations_and_deletes_and_nothing_else() {
+        let active = r#"{"userName":"a","active":true}"#;
+        let lifecycle = "urn:roster:params:scim:schemas:extension:lifecycle:2.0:User";
+        let cases = [
+            (r#"{"userName":"a","active":false}"#.to_string(), 1),
+            (
+                r#"{"userName":"a","active":true,"title":"CTO"}"#.to_string(),
+                0,
+            ),
+            (r#"{"userName":"a"}"#.to_string(), 0),
+            (
+                format!(r#"{{"userName":"a","{lifecycle}":{{"phase":"inactive"}}}}"#),
+                1,
+            ),
+            (
+                format!(r#"{{"userName":"a","{lifecycle}":{{"phase":"active"}}}}"#),
+                0,
+            ),
+            // a string that merely mentions it is parsed, and counts nothing
+            (
+                r#"{"userName":"a","nickName":"\"active\":false"}"#.to_string(),
+                0,
+            ),
+        ];
+        for (after, n) in cases {
+            assert_eq!(
+                deprovisions(&user_event(active, Some(&after), "patch")),
+                n,
+                "{after}"
+            );
+        }
+        assert_eq!(deprovisions(&user_event(active, None, "delete")), 1);
+        let inactive = r#"{"userName":"a","active":false}"#;
+        assert_eq!(
+            deprovisions(&user_event(inactive, Some(inactive), "patch")),
+            0
+        );
+    }
 }
