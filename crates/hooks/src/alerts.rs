@@ -114,6 +114,19 @@ pub fn deprovisions(e: &Event) -> u64 {
             }
         }
     }
+    // likewise a group event that names no removed member (the common add)
+    if e.resource_type == "Group" {
+        let key = match e.action.as_str() {
+            "members" => Some("\"removed\""),
+            "patch" => Some("\"membersRemoved\""),
+            _ => None,
+        };
+        if let Some(key) = key {
+            if !e.after.as_deref().is_some_and(|a| a.contains(key)) {
+                return 0;
+            }
+        }
+    }
     let before = parse(&e.before);
     let after = parse(&e.after);
     match e.resource_type.as_str() {
@@ -524,5 +537,23 @@ mod tests {
             deprovisions(&user_event(inactive, Some(inactive), "patch")),
             0
         );
+        let group = |action: &str, after: &str| {
+            let mut e = user_event(r#"{"displayName":"g"}"#, Some(after), action);
+            e.resource_type = "Group".into();
+            deprovisions(&e)
+        };
+        assert_eq!(
+            group("patch", r#"{"displayName":"g","membersAdded":["u1"]}"#),
+            0
+        );
+        assert_eq!(
+            group(
+                "patch",
+                r#"{"displayName":"g","membersRemoved":["u1","u2"]}"#
+            ),
+            2
+        );
+        assert_eq!(group("members", r#"{"added":[{"value":"u1"}]}"#), 0);
+        assert_eq!(group("members", r#"{"removed":[{"value":"u1"}]}"#), 1);
     }
 }
