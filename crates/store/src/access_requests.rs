@@ -562,5 +562,5 @@ pub fn oldest_pending(conn: &mut DbConn) -> Result<Option<NaiveDateTime>> {
     Ok(access_requests::table
         .filter(access_requests::status.eq(PENDING))
         .select(diesel::dsl::min(access_requests::requested))
-        .first(conn)?)
+        .get_result(conn)?)
 }

@@ -36,7 +36,7 @@ pub fn seq(conn: &mut DbConn, name: &str) -> Result<i64> {
     Ok(worker_leases::table
         .find(name)
         .select(worker_leases::seq)
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Moves the cursor of worker `name`.
@@ -52,7 +52,7 @@ pub fn holder(conn: &mut DbConn, name: &str) -> Result<(Option<String>, Option<N
     Ok(worker_leases::table
         .find(name)
         .select((worker_leases::lease_owner, worker_leases::lease_until))
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Takes the lease if it is free or expired; `true` when `token` now holds it.

@@ -86,7 +86,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<WebhookRow> {
     Ok(webhooks::table
         .find(id)
         .select(WebhookRow::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Every webhook, oldest first.
@@ -189,7 +189,7 @@ pub fn delivery(conn: &mut DbConn, webhook_id: &str, id: &str) -> Result<Deliver
         .find(id)
         .filter(webhook_deliveries::webhook_id.eq(webhook_id))
         .select(DeliveryRow::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Deliveries of a webhook, newest first, optionally of one status, with `seq < before`.
